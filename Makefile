@@ -1,0 +1,54 @@
+# modeldeploy: every install step lives here (and in tools/), so a fresh machine needs only `make up`
+# or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+N ?= 100
+
+.PHONY: help venv tools lint unit test up bench sync-crds clean
+
+help:
+	@echo "make up      - build the local control plane (cached), start it with the operator and samples"
+	@echo "make test    - lint, type-check, unit and integration tests on a real local control plane"
+	@echo "make bench   - benchmark the operator against direct server-side apply (N=$(N))"
+	@echo "make lint    - ruff and mypy only"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt requirements-tfserving.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	# Only the protos of tensorflow-serving-api are used; its dependencies would pull in TensorFlow.
+	$(BIN)/pip install -q --no-deps -r requirements-tfserving.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+tools:
+	tools/build.sh >/dev/null
+
+lint: venv
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+test: venv tools lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+up: venv tools
+	$(BIN)/modeldeploy up
+
+bench: venv tools
+	$(BIN)/modeldeploy bench --count $(N) --output bench-results/bench-$(N).json
+
+sync-crds:
+	cp crds/*.yaml helm/modeldeploy/crds/
+	cp crds/*.yaml manifests/crd/
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench-results

@@ -1,0 +1,3 @@
+"""modeldeploy: a Kubernetes operator for TensorFlow Serving."""
+
+__version__ = "0.1.0"
