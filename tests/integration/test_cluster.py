@@ -155,7 +155,7 @@ def test_pod_security_restricted_is_enforced(kube: Kube, namespace: str) -> None
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "root-pod", "namespace": namespace},
-        # Fine under `baseline`, but `restricted` wants non-root, no escalation, dropped capabilities, seccomp.
+        # Fine under `baseline`; `restricted` wants non-root, no escalation, no capabilities, seccomp.
         "spec": {"containers": [{"name": "main", "image": "busybox"}]},
     }
     result = kube.create(pod, check=False)
