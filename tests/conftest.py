@@ -25,9 +25,12 @@ class Kube:
     def run(self, *args: str, input: str | None = None, check: bool = True) -> Any:
         return self.cluster.kubectl(*args, input=input, check=check)
 
-    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, kind: str, name: str, namespace: str | None = None, managed_fields: bool = False
+    ) -> dict[str, Any] | None:
         ns = ["-n", namespace] if namespace else []
-        result = self.cluster.kubectl("get", kind, name, *ns, "-o", "json", check=False)
+        extra = ["--show-managed-fields"] if managed_fields else []
+        result = self.cluster.kubectl("get", kind, name, *ns, *extra, "-o", "json", check=False)
         if result.returncode != 0:
             if "NotFound" in result.stderr or "not found" in result.stderr:
                 return None

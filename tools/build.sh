@@ -28,7 +28,8 @@ mkdir -p "$bin"
 build() {
   local wrapper=$1 name=$2 ldflags=$3; shift 3
   local key dir missing=0
-  key=$(cat "$here/$wrapper/go.mod" "$here/$wrapper/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)
+  # The key covers exactly what goes into this tool, so changing one tool rebuilds only that one.
+  key=$( (cat "$here/$wrapper/go.mod" "$here/$wrapper/go.sum"; echo "$ldflags $*") | sha256sum | cut -c1-16)
   dir="$bin/$name-$key"
   for pair in "$@"; do [ -x "$dir/${pair#*=}" ] || missing=1; done
   if [ $missing = 1 ]; then
@@ -44,6 +45,8 @@ build() {
       [ "$base" = "$out" ] || mv "$dir.tmp/$base" "$dir.tmp/$out"
     done
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    # Older builds of this tool are unreachable now; keep the cache from growing with every bump.
+    find "$bin" -maxdepth 1 -type d -name "$name-*" ! -name "$(basename "$dir")" -exec rm -rf {} +
     echo "modeldeploy: built $name in $((SECONDS - start))s" >&2
   fi
   for pair in "$@"; do ln -sfn "$dir/${pair#*=}" "$bin/${pair#*=}"; done
@@ -62,7 +65,12 @@ build kubernetes kubernetes "$kver" \
   k8s.io/kubernetes/cmd/kube-controller-manager=kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler=kube-scheduler
 build kwok kwok "" sigs.k8s.io/kwok/cmd/kwok=kwok
-build helm helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" helm.sh/helm/v3/cmd/helm=helm
+# Helm's offline default Kubernetes version (helm template, helm lint) is 1.20 unless told otherwise.
+hver="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in pkg/chartutil pkg/lint/rules; do
+  hver="$hver -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$kminor"
+done
+build helm helm "$hver" helm.sh/helm/v3/cmd/helm=helm
 # kubectl: the machine's own when it has one, else ours.
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubernetes kubectl "$kver" k8s.io/kubernetes/cmd/kubectl=kubectl

@@ -10,18 +10,10 @@ import pytest
 
 from modeldeploy.localcluster import LocalCluster
 from tests.conftest import Kube
+from tests.manifests import model_deployment
 from tests.polling import wait_for
 
-
-def model(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": {"uri": "gs://bucket/models/resnet"}}
-    body.update(spec)
-    return {
-        "apiVersion": "serving.modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": body,
-    }
+model = model_deployment
 
 
 def test_crd_is_established_and_explains_fields(kube: Kube) -> None:

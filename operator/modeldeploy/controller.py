@@ -1,0 +1,159 @@
+"""Reconcile workers: take keys off the work queue, read the caches, reconcile, log, retry with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modeldeploy import metrics
+from modeldeploy.config import OperatorConfig
+from modeldeploy.kube import KubeClient
+from modeldeploy.reconcile import ChildKey, Children, reconcile
+from modeldeploy.workqueue import Key, WorkQueue
+
+log = logging.getLogger("modeldeploy.controller")
+
+MD_LABEL = "serving.modeldeploy.io/model-deployment"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+RESYNC_SECONDS = 300.0
+
+
+@dataclass
+class Caches:
+    """Views of Kopf's indexes, keyed by (namespace, ModelDeployment name).
+
+    Kopf fills every index before it runs the ModelDeployment handlers, so the first reconcile after a
+    start already sees the children that exist and does not re-apply them blindly.
+    """
+
+    models: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    children: dict[ChildKey, Mapping[Key, Iterable[Mapping[str, Any]]]] = field(default_factory=dict)
+    pods: Mapping[Key, Iterable[Mapping[str, Any]]] | None = None
+
+    def children_of(self, key: Key) -> Children:
+        objects: dict[ChildKey, Mapping[str, Any]] = {}
+        for kind, index in self.children.items():
+            if key in index:
+                for obj in index[key]:
+                    objects[kind] = obj
+        pods = list(self.pods[key]) if self.pods is not None and key in self.pods else []
+        return Children(objects=objects, pods=pods)
+
+
+@dataclass
+class Controller:
+    config: OperatorConfig
+    client: KubeClient
+    workers: int = 8
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    caches: Caches = field(default_factory=Caches)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        metrics.WORKERS.set(self.workers)
+        for number in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"modeldeploy-worker-{number}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="modeldeploy-resync"))
+
+    async def stop(self) -> None:
+        self.queue.cancel_timers()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.client.close()
+
+    def model_changed(self, key: Key, body: Mapping[str, Any] | None) -> None:
+        if body is None:
+            self.caches.models.pop(key, None)
+            self.queue.forget(key)
+            return
+        self.caches.models[key] = body
+        self.queue.add(key)
+
+    def child_changed(self, key: Key) -> None:
+        # Children seen before their ModelDeployment (at start-up) are picked up by its own event.
+        if key in self.caches.models:
+            self.queue.add(key)
+
+    async def _resync(self) -> None:
+        # A slow safety net for anything a watch missed; a no-op reconcile writes nothing.
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            for key in list(self.caches.models):
+                self.queue.add(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            metrics.WORKERS_BUSY.inc()
+            try:
+                await self.process(key)
+            finally:
+                metrics.WORKERS_BUSY.dec()
+                self.queue.done(key)
+
+    async def process(self, key: Key) -> None:
+        md = self.caches.models.get(key)
+        if md is None or md.get("metadata", {}).get("deletionTimestamp"):
+            return
+        started = time.monotonic()
+        try:
+            outcome = await reconcile(md, self.caches.children_of(key), self.config, self.client)
+        except Exception as error:
+            duration = time.monotonic() - started
+            metrics.RECONCILES.labels(result="error").inc()
+            metrics.RECONCILE_SECONDS.observe(duration)
+            delay = self.queue.add_rate_limited(key)
+            log.warning(
+                "reconcile failed",
+                extra={
+                    "md": f"{key[0]}/{key[1]}",
+                    "error": str(error),
+                    "retry_in": round(delay, 1),
+                    "duration_ms": round(duration * 1000, 1),
+                },
+            )
+            return
+        duration = time.monotonic() - started
+        metrics.RECONCILES.labels(result=outcome.result).inc()
+        metrics.RECONCILE_SECONDS.observe(duration)
+        if outcome.result == "error":
+            self.queue.add_rate_limited(key)
+        else:
+            self.queue.forget(key)
+        if outcome.changed or outcome.status_written or outcome.result != "unchanged":
+            log.info(
+                "reconciled",
+                extra={
+                    "md": f"{key[0]}/{key[1]}",
+                    "result": outcome.result,
+                    "changed": outcome.changed,
+                    "status_written": outcome.status_written,
+                    "phase": outcome.phase,
+                    "error": outcome.error,
+                    "duration_ms": round(duration * 1000, 1),
+                },
+            )
+        else:
+            log.debug(
+                "reconciled",
+                extra={
+                    "md": f"{key[0]}/{key[1]}",
+                    "result": outcome.result,
+                    "duration_ms": round(duration * 1000, 1),
+                },
+            )
+        self._count_phases()
+
+    def _count_phases(self) -> None:
+        counts: dict[str, int] = {}
+        for md in self.caches.models.values():
+            phase = (md.get("status") or {}).get("phase") or "Pending"
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase in ("Pending", "Progressing", "Ready", "Degraded", "Failed"):
+            metrics.MODEL_DEPLOYMENTS.labels(phase=phase).set(counts.get(phase, 0))

@@ -1,0 +1,34 @@
+"""Labels every child carries, the selector that finds the pods, and object metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_DEPLOYMENT_LABEL = "serving.modeldeploy.io/model-deployment"
+RESTART_HASH_ANNOTATION = "serving.modeldeploy.io/restart-hash"
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """The pod selector: one label only, so that changing any other label never orphans pods
+    (a Deployment's selector is immutable)."""
+    return {MODEL_DEPLOYMENT_LABEL: name}
+
+
+def selector_string(name: str) -> str:
+    """The selector in the string form status.selector (the scale subresource) wants."""
+    return ",".join(f"{k}={v}" for k, v in selector_labels(name).items())
+
+
+def child_labels(name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "tfserving",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/managed-by": "modeldeploy",
+        "app.kubernetes.io/component": "model-server",
+        **selector_labels(name),
+    }
+
+
+def object_meta(owner: str, namespace: str, name: str | None = None) -> dict[str, Any]:
+    """metadata for a child of ModelDeployment `owner`; ownerReferences are the kube layer's job."""
+    return {"name": name or owner, "namespace": namespace, "labels": child_labels(owner)}

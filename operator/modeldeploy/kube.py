@@ -1,0 +1,235 @@
+"""The only module that talks to the Kubernetes API: server-side apply, deletes, status and events.
+
+One pooled aiohttp session with the credentials Kopf logged in with, so that the operator has one way to
+reach the API server and no per-request discovery: every kind the operator writes has a known path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from modeldeploy import metrics
+
+FIELD_MANAGER = "modeldeploy"
+MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
+MD_KIND = "ModelDeployment"
+
+# (apiVersion, kind) -> plural resource name. Paths are derived from it, never discovered.
+RESOURCES: dict[tuple[str, str], str] = {
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Service"): "services",
+    ("v1", "Event"): "events",
+    ("v1", "Pod"): "pods",
+    ("apps/v1", "Deployment"): "deployments",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
+    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    (MD_API_VERSION, MD_KIND): "modeldeployments",
+}
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, verb: str, path: str, body: str) -> None:
+        self.status = status
+        self.reason = _reason_of(body)
+        super().__init__(f"{verb} {path} failed with HTTP {status}: {self.reason}")
+
+
+def _reason_of(body: str) -> str:
+    try:
+        return str(json.loads(body).get("message", body))
+    except (ValueError, AttributeError):
+        return body[:500]
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    plural = RESOURCES[(api_version, kind)]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the client needs to reach the API server; built from Kopf's ConnectionInfo."""
+
+    server: str
+    ca_path: str | None = None
+    ca_data: str | None = None
+    insecure: bool = False
+    token: str | None = None
+    certificate_path: str | None = None
+    private_key_path: str | None = None
+    headers: Mapping[str, str] | None = None
+
+
+def credentials_from_kopf(info: Any) -> Credentials:
+    """Kopf's ConnectionInfo may carry certificates as data; aiohttp's ssl wants files or a context."""
+    cert_path = info.certificate_path
+    key_path = info.private_key_path
+    if info.certificate_data or info.private_key_data:
+        cert_path, key_path = _write_temp_pair(info.certificate_data, info.private_key_data)
+    ca_data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
+    return Credentials(
+        server=info.server,
+        ca_path=str(info.ca_path) if info.ca_path else None,
+        ca_data=ca_data,
+        insecure=bool(info.insecure),
+        token=info.token,
+        certificate_path=str(cert_path) if cert_path else None,
+        private_key_path=str(key_path) if key_path else None,
+        headers=info.as_http_headers(),
+    )
+
+
+def _write_temp_pair(cert: str | bytes | None, key: str | bytes | None) -> tuple[str, str]:
+    import os
+    import tempfile
+
+    paths = []
+    for data in (cert, key):
+        fd, path = tempfile.mkstemp(prefix="modeldeploy-", suffix=".pem")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else (data or b""))
+        os.chmod(path, 0o600)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
+    if creds.insecure:
+        return False
+    context = ssl.create_default_context(cafile=creds.ca_path, cadata=creds.ca_data)
+    if creds.certificate_path and creds.private_key_path:
+        context.load_cert_chain(creds.certificate_path, creds.private_key_path)
+    return context
+
+
+class KubeClient:
+    def __init__(self, creds: Credentials, *, pool_size: int = 32, timeout: float = 30) -> None:
+        self._creds = creds
+        self._pool_size = pool_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=_ssl_context(self._creds))
+            self._session = aiohttp.ClientSession(
+                base_url=self._creds.server,
+                connector=connector,
+                timeout=self._timeout,
+                headers=dict(self._creds.headers or {}),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        resource: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        session = await self._http()
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        # Paths are absolute; aiohttp's base_url requires them relative to it.
+        async with session.request(
+            method, path.lstrip("/"), data=data, headers=headers, params=params
+        ) as resp:
+            text = await resp.text()
+            metrics.API_REQUESTS.labels(verb=verb, resource=resource, code=str(resp.status)).inc()
+            if resp.status >= 400:
+                raise ApiError(resp.status, verb, path, text)
+            return json.loads(text) if text else {}
+
+    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply with our field manager; force, since we own what we apply by design."""
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        return await self.request(
+            "apply",
+            "PATCH",
+            path,
+            RESOURCES[(obj["apiVersion"], obj["kind"])],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
+    async def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        body = {
+            "apiVersion": MD_API_VERSION,
+            "kind": MD_KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "status": status,
+        }
+        return await self.request(
+            "apply",
+            "PATCH",
+            object_path(MD_API_VERSION, MD_KIND, namespace, name) + "/status",
+            "modeldeployments/status",
+            body=body,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Delete one child, only if it is still the object we saw (uid precondition)."""
+        try:
+            await self.request(
+                "delete",
+                "DELETE",
+                object_path(api_version, kind, namespace, name),
+                RESOURCES[(api_version, kind)],
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}},
+            )
+        except ApiError as error:
+            if error.status not in (404, 409):
+                raise
+
+    async def create_event(self, md: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        meta = md["metadata"]
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": MD_API_VERSION,
+                "kind": MD_KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "modeldeploy"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "modeldeploy",
+        }
+        # Events are best effort: losing one must never fail a reconcile.
+        with contextlib.suppress(TimeoutError, ApiError, aiohttp.ClientError):
+            await self.request(
+                "create", "POST", object_path("v1", "Event", meta["namespace"]), "events", body=event
+            )

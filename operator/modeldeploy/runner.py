@@ -1,0 +1,50 @@
+"""`modeldeploy run`: load the configuration once, then hand over to Kopf with our handlers registered."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import kopf
+
+from modeldeploy import handlers, metrics
+from modeldeploy.config import ConfigError, load_config
+from modeldeploy.logs import setup_logging
+
+log = logging.getLogger("modeldeploy")
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format, args.log_level)
+    try:
+        config = load_config(args.config, os.environ)
+    except ConfigError as error:
+        print(f"error: operator configuration: {error}", file=sys.stderr)
+        return 1
+    namespaces = list(args.namespaces) or list(config.watch_namespaces)
+    handlers.configure(config, workers=args.workers)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
+    log.info(
+        "starting",
+        extra={
+            "namespaces": namespaces or "all",
+            "workers": args.workers,
+            "peering": args.peering or "standalone",
+        },
+    )
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            priority=args.priority,
+        )
+    )
+    return 0

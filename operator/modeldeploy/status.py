@@ -1,0 +1,559 @@
+"""ModelDeployment status, computed from what the operator observed.
+
+Pure: no API calls and no clock reads (``now`` is an argument), so the same inputs always give the same
+status. Conditions keep their ``lastTransitionTime`` while their status is unchanged, which makes a
+recomputation with nothing new equal to the stored status: the operator then skips the patch.
+
+Who says what:
+- Ready: every wanted replica serves the spec the children were last built from. When the latest spec is
+  invalid or could not be applied, the old children keep running and Ready honestly describes them.
+- Available: all wanted replicas serve requests (old or new).
+- Progressing: the rollout moves, has completed, or cannot move (invalid spec, apply failure, deadline).
+- Degraded: something needs a human fix; the message names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from modeldeploy import reasons
+from modeldeploy.reasons import ConditionType, Phase
+
+SELECTOR_LABEL = "serving.modeldeploy.io/model-deployment"
+GRPC_PORT = 8500
+HTTP_PORT = 8501
+
+# The status keys compute_status writes; anything else under status (e.g. Kopf's own bookkeeping) is not ours.
+OWNED_KEYS = frozenset(
+    {
+        "observedGeneration",
+        "phase",
+        "replicas",
+        "readyReplicas",
+        "updatedReplicas",
+        "ready",
+        "selector",
+        "gpu",
+        "endpoints",
+        "model",
+        "cost",
+        "conditions",
+    }
+)
+
+_IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+_CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+# "Insufficient nvidia.com/gpu", also other vendors' resource names (amd.com/gpu, gpu.intel.com/i915 aside).
+_INSUFFICIENT_GPU = re.compile(r"Insufficient [\w.-]*/?[\w.-]*gpu")
+_NODE_SELECTOR_MISMATCH = "didn't match Pod's node affinity/selector"
+# Most specific (and most needing a fix) first: the summary reports one cause, not a list.
+_PROBLEM_PRIORITY = (
+    reasons.CONTAINER_CONFIG_ERROR,
+    reasons.IMAGE_PULL_FAILED,
+    reasons.MODEL_DOWNLOAD_FAILED,
+    reasons.CRASH_LOOP_BACK_OFF,
+    reasons.NO_MATCHING_GPU_NODE,
+    reasons.INSUFFICIENT_GPU,
+    reasons.UNSCHEDULABLE,
+)
+# Scheduling may resolve itself (a cluster autoscaler adds a node); it degrades only after the deadline.
+_SELF_HEALING = frozenset({reasons.NO_MATCHING_GPU_NODE, reasons.INSUFFICIENT_GPU, reasons.UNSCHEDULABLE})
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the operator saw for one ModelDeployment during a reconcile.
+
+    ``wants_replicas`` is the replica count the spec asks for; when the spec is autoscaled (or invalid) the
+    live Deployment's ``spec.replicas`` is used instead, because the HPA (or the last valid spec) owns it.
+    """
+
+    deployment: Mapping[str, Any] | None
+    pods: Sequence[Mapping[str, Any]] = ()
+    spec_error: str | None = None
+    spec_error_field: str | None = None
+    apply_error: str | None = None
+    model_name: str = ""  # empty: metadata.name (the spec's default)
+    gpu_summary: str | None = None
+    wants_replicas: int = 1
+    # Filled by later issues; None means "not known", and the status leaves the field out.
+    model_versions: Sequence[Mapping[str, Any]] | None = None
+    cost: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _Problem:
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _Rollout:
+    """The Deployment's status, reduced to what the conditions need."""
+
+    exists: bool
+    replicas: int = 0
+    ready: int = 0
+    updated: int = 0
+    available: int = 0
+    synced: bool = False  # the Deployment controller has seen the Deployment's latest spec
+    deadline_message: str | None = None  # Progressing=False, ProgressDeadlineExceeded
+    failure_message: str | None = None  # ReplicaFailure=True (quota, admission)
+
+    def complete(self, wanted: int) -> bool:
+        return (
+            self.exists
+            and self.synced
+            and self.updated == wanted
+            and self.replicas == wanted
+            and self.available >= wanted
+        )
+
+
+def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> dict[str, Any]:
+    """The full ``status`` of ``md`` from the observed children; ``now`` stamps changed conditions only."""
+    meta = _map(md.get("metadata"))
+    name = str(meta.get("name", ""))
+    namespace = str(meta.get("namespace", "default"))
+    generation = _int(meta.get("generation"))
+    model = observed.model_name or name
+    rollout = _rollout(observed.deployment)
+    wanted = _wanted_replicas(md, observed)
+    spec = _map(md.get("spec"))
+    problem = _pod_problem(observed.pods, spec)
+    conditions = [
+        _ready(observed, rollout, wanted, problem, model),
+        _available(observed, rollout, wanted, problem, model),
+        _progressing(observed, rollout, wanted, problem, name),
+        _degraded(observed, rollout, problem, model, spec, namespace),
+    ]
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": _phase(observed, rollout, conditions),
+        "replicas": rollout.replicas,
+        "readyReplicas": rollout.ready,
+        "updatedReplicas": rollout.updated,
+        "ready": f"{rollout.ready}/{wanted}",
+        "selector": f"{SELECTOR_LABEL}={name}",
+    }
+    if observed.gpu_summary:
+        status["gpu"] = observed.gpu_summary
+    if status["phase"] != Phase.FAILED:
+        host = f"{name}.{namespace}.svc"
+        status["endpoints"] = {
+            "grpc": f"{host}:{GRPC_PORT}",
+            "rest": f"http://{host}:{HTTP_PORT}/v1/models/{model}",
+        }
+    status["model"] = {"name": model}
+    if observed.model_versions is not None:
+        status["model"]["versions"] = [_plain(v) for v in observed.model_versions]
+    if observed.cost is not None:
+        status["cost"] = dict(observed.cost)
+    old_conditions = _map(md.get("status")).get("conditions")
+    status["conditions"] = _stamp(conditions, old_conditions, generation, now)
+    return status
+
+
+def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether writing ``new`` would change the stored status (keys we do not own are ignored)."""
+    return bool(status_patch(old, new))
+
+
+def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) turning ``old`` into ``new``; ``{}`` when nothing changed.
+
+    Owned keys that disappeared (e.g. ``gpu`` after the GPU was removed) become ``None`` so that the
+    merge patch deletes them; keys we do not own are left alone.
+    """
+    owned_old = {k: v for k, v in (old or {}).items() if k in OWNED_KEYS}
+    return _merge_patch(owned_old, new)
+
+
+def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = _merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif key not in old or _plain(before) != _plain(value):
+            patch[key] = _plain(value)
+    patch.update({key: None for key in old if key not in new})
+    return patch
+
+
+def _ready(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str) -> _Condition:
+    if r.complete(wanted):
+        stale = " The latest spec is not applied: see the Degraded condition." if _blocked(o) else ""
+        if wanted == 0:
+            message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
+            return _Condition(ConditionType.READY, True, reasons.SCALED_TO_ZERO, message + stale)
+        message = f"{r.ready}/{wanted} replicas serve model {model} and run the applied spec."
+        return _Condition(ConditionType.READY, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message + stale)
+    reason, message = _not_ready(o, r, wanted, problem, model)
+    return _Condition(ConditionType.READY, False, reason, message)
+
+
+def _not_ready(
+    o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str
+) -> tuple[str, str]:
+    if not r.exists:
+        return _no_children(o, model)
+    if problem is not None:
+        return problem.reason, problem.message
+    if r.failure_message:
+        return reasons.FAILED_CREATE, f"Pods cannot be created: {r.failure_message}"
+    if r.deadline_message:
+        return reasons.PROGRESS_DEADLINE_EXCEEDED, f"The rollout stopped progressing: {r.deadline_message}"
+    if not r.synced:
+        return reasons.REPLICA_SET_UPDATING, "Waiting for the Deployment controller to pick up the new spec."
+    loading = _loading_pods(o.pods)
+    if loading:
+        return reasons.MODEL_LOADING, (
+            f"TF Serving is loading model {model} in {loading} pod(s); {r.ready}/{wanted} ready. A pod is "
+            f"ready once GET /v1/models/{model} reports a version AVAILABLE."
+        )
+    if r.updated < wanted or r.replicas != r.updated:
+        return reasons.ROLLOUT_IN_PROGRESS, (
+            f"Rolling out: {r.updated}/{wanted} replicas updated, {r.available} available."
+        )
+    return reasons.REPLICAS_UNAVAILABLE, f"{r.ready}/{wanted} replicas ready."
+
+
+def _no_children(o: Observed, model: str) -> tuple[str, str]:
+    if o.spec_error is not None:
+        return reasons.INVALID_SPEC, f"Nothing is deployed because the spec is invalid: {_spec_error(o)}"
+    if o.apply_error is not None:
+        return reasons.APPLY_FAILED, f"Nothing is deployed yet: applying the children failed: {o.apply_error}"
+    return reasons.RECONCILING, f"Creating the Deployment that serves model {model}."
+
+
+def _available(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str) -> _Condition:
+    if not r.exists:
+        return _Condition(ConditionType.AVAILABLE, False, *_no_children(o, model))
+    if wanted == 0:
+        message = "No replica is wanted (spec.replicas is 0), so the model does not serve requests."
+        return _Condition(ConditionType.AVAILABLE, False, reasons.SCALED_TO_ZERO, message)
+    if r.available >= wanted:
+        message = f"{r.available}/{wanted} replicas available."
+        return _Condition(ConditionType.AVAILABLE, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
+    message = f"{r.available}/{wanted} replicas available." + (f" {problem.message}" if problem else "")
+    return _Condition(ConditionType.AVAILABLE, False, reasons.REPLICAS_UNAVAILABLE, message)
+
+
+def _progressing(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, name: str) -> _Condition:
+    t = ConditionType.PROGRESSING
+    if o.spec_error is not None:
+        return _Condition(t, False, reasons.INVALID_SPEC, f"Rollout stopped; invalid spec: {_spec_error(o)}")
+    if o.apply_error is not None:
+        return _Condition(t, False, reasons.APPLY_FAILED, f"Rollout stopped; apply failed: {o.apply_error}")
+    if not r.exists:
+        return _Condition(t, True, reasons.RECONCILING, f"Creating Deployment {name}.")
+    if r.deadline_message:
+        cause = f" Cause: {problem.message}" if problem else ""
+        message = f"Deployment {name}: {r.deadline_message}{cause}"
+        return _Condition(t, False, reasons.PROGRESS_DEADLINE_EXCEEDED, message)
+    if r.complete(wanted):
+        message = f"Deployment {name} has completed its rollout: {wanted} replica(s) run the applied spec."
+        return _Condition(t, True, reasons.NEW_REPLICA_SET_AVAILABLE, message)
+    if not r.synced:
+        message = "Waiting for the Deployment controller to pick up the new spec."
+        return _Condition(t, True, reasons.REPLICA_SET_UPDATING, message)
+    message = f"Rolling out: {r.updated}/{wanted} replicas updated, {r.available} available."
+    return _Condition(t, True, reasons.ROLLOUT_IN_PROGRESS, message)
+
+
+def _degraded(
+    o: Observed, r: _Rollout, problem: _Problem | None, model: str, spec: Mapping[str, Any], namespace: str
+) -> _Condition:
+    t = ConditionType.DEGRADED
+    if o.spec_error is not None:
+        keep = "The running pods keep the last valid spec" if r.exists else "Nothing is deployed"
+        message = f"Invalid spec: {_spec_error(o)}. {keep} until the spec is fixed."
+        return _Condition(t, True, reasons.INVALID_SPEC, message)
+    if o.apply_error is not None:
+        message = f"Applying the children failed: {o.apply_error}. The operator retries; see its events."
+        return _Condition(t, True, reasons.APPLY_FAILED, message)
+    if r.failure_message:
+        message = (
+            f"Pods cannot be created: {r.failure_message}. Check the ResourceQuota, LimitRange and Pod "
+            f"Security admission of namespace {namespace}."
+        )
+        return _Condition(t, True, reasons.FAILED_CREATE, message)
+    if r.deadline_message:
+        cause = f" Cause: {problem.message}" if problem else ""
+        message = f"The rollout made no progress within the deadline: {r.deadline_message}{cause}"
+        return _Condition(t, True, reasons.PROGRESS_DEADLINE_EXCEEDED, message)
+    if problem is not None and problem.reason not in _SELF_HEALING:
+        return _Condition(t, True, problem.reason, problem.message)
+    failed = [v for v in o.model_versions or () if v.get("error")]
+    if failed:
+        uri = _map(spec.get("model")).get("uri", "the model uri")
+        version = failed[0]
+        message = (
+            f"TF Serving failed to load model {model} version {version.get('version')}: "
+            f"{version.get('error')}. Check the files under {uri}/{version.get('version')}."
+        )
+        return _Condition(t, True, reasons.MODEL_LOAD_FAILED, message)
+    return _Condition(t, False, reasons.AS_EXPECTED, "No problem detected.")
+
+
+def _phase(o: Observed, r: _Rollout, conditions: Sequence[_Condition]) -> str:
+    by_type = {c.type: c for c in conditions}
+    if o.spec_error is not None and not r.exists:
+        return Phase.FAILED
+    if by_type[ConditionType.DEGRADED].status:
+        return Phase.DEGRADED
+    if by_type[ConditionType.READY].status:
+        return Phase.READY
+    # Something moves: replicas serve while others roll out, or pods are placed and starting.
+    if r.ready > 0 or any(_scheduled(p) for p in _live(o.pods)):
+        return Phase.PROGRESSING
+    return Phase.PENDING
+
+
+def _stamp(
+    conditions: Sequence[_Condition], old: Any, generation: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Conditions in API form; lastTransitionTime changes only when the status does."""
+    previous = {c.get("type"): c for c in old if isinstance(c, Mapping)} if isinstance(old, Sequence) else {}
+    stamp = _rfc3339(now)
+    result = []
+    for c in conditions:
+        status = "True" if c.status else "False"
+        before = previous.get(c.type)
+        unchanged = before is not None and before.get("status") == status and before.get("lastTransitionTime")
+        result.append(
+            {
+                "type": c.type,
+                "status": status,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": str(before["lastTransitionTime"]) if unchanged and before else stamp,
+                "observedGeneration": generation,
+            }
+        )
+    return result
+
+
+def _rollout(deployment: Mapping[str, Any] | None) -> _Rollout:
+    if deployment is None:
+        return _Rollout(exists=False)
+    status = _map(deployment.get("status"))
+    conditions = [c for c in status.get("conditions") or () if isinstance(c, Mapping)]
+    deadline = next(
+        (
+            c
+            for c in conditions
+            if c.get("type") == "Progressing"
+            and c.get("status") == "False"
+            and c.get("reason") == reasons.PROGRESS_DEADLINE_EXCEEDED
+        ),
+        None,
+    )
+    failure = next(
+        (c for c in conditions if c.get("type") == "ReplicaFailure" and c.get("status") == "True"), None
+    )
+    generation = _int(_map(deployment.get("metadata")).get("generation"))
+    return _Rollout(
+        exists=True,
+        replicas=_int(status.get("replicas")),
+        ready=_int(status.get("readyReplicas")),
+        updated=_int(status.get("updatedReplicas")),
+        available=_int(status.get("availableReplicas")),
+        synced=_int(status.get("observedGeneration")) >= generation,
+        deadline_message=str(deadline.get("message") or "progress deadline exceeded") if deadline else None,
+        failure_message=str(failure.get("message") or failure.get("reason") or "") if failure else None,
+    )
+
+
+def _wanted_replicas(md: Mapping[str, Any], o: Observed) -> int:
+    live = _map(_map(o.deployment).get("spec")).get("replicas") if o.deployment is not None else None
+    autoscaled = isinstance(_map(md.get("spec")).get("autoscaling"), Mapping)
+    if live is not None and (autoscaled or o.spec_error is not None):
+        return _int(live)
+    return o.wants_replicas
+
+
+# --- Pod diagnosis: why replicas are not ready. Kept here because only the status uses it; it is the part
+# to move into its own module if it grows.
+
+
+def _pod_problem(pods: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> _Problem | None:
+    """The most pressing problem among the pods, with how many pods share it."""
+    found = [(p, problem) for p in _live(pods) if (problem := _problem_of(p, spec)) is not None]
+    if not found:
+        return None
+    reason = min((problem.reason for _, problem in found), key=_PROBLEM_PRIORITY.index)
+    same = [problem for _, problem in found if problem.reason == reason]
+    prefix = f"{len(same)} pod(s) affected; " if len(same) > 1 else ""
+    return _Problem(reason, prefix + same[0].message)
+
+
+def _problem_of(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> _Problem | None:
+    name = _map(pod.get("metadata")).get("name", "?")
+    status = _map(pod.get("status"))
+    uri = _map(spec.get("model")).get("uri", "spec.model.uri")
+    for init in status.get("initContainerStatuses") or ():
+        waiting, terminated = _container_state(init)
+        reason = str(waiting.get("reason", ""))
+        if reason in _IMAGE_PULL_REASONS:
+            return _Problem(
+                reasons.IMAGE_PULL_FAILED,
+                f"Pod {name}: the model copier image {init.get('image')} cannot be pulled ({reason}); "
+                f"check the operator's storageInitImage setting.",
+            )
+        if reason in _CONFIG_REASONS:
+            return _config_problem(name, waiting)
+        # Only a failure now counts: a copier that failed once and is running again may still succeed.
+        failed_now = _int(_map(_map(init.get("state")).get("terminated")).get("exitCode")) != 0
+        if reason == "CrashLoopBackOff" or failed_now:
+            detail = str(terminated.get("message") or terminated.get("reason") or "no message").strip()
+            code = _int(terminated.get("exitCode"))
+            return _Problem(
+                reasons.MODEL_DOWNLOAD_FAILED,
+                f"Pod {name}: copying the model from {uri} failed (exit code {code}: {detail}); check "
+                f"spec.model.uri and the storage credentials (spec.serviceAccountName, spec.env).",
+            )
+    for container in status.get("containerStatuses") or ():
+        waiting, terminated = _container_state(container)
+        reason = str(waiting.get("reason", ""))
+        if reason in _IMAGE_PULL_REASONS:
+            return _Problem(
+                reasons.IMAGE_PULL_FAILED,
+                f"Pod {name}: image {container.get('image')} cannot be pulled ({reason}: "
+                f"{waiting.get('message', '')}); check spec.runtime.image and spec.runtime.version.",
+            )
+        if reason in _CONFIG_REASONS:
+            return _config_problem(name, waiting)
+        if reason == "CrashLoopBackOff":
+            return _crash_problem(name, terminated, spec)
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return _scheduling_problem(name, str(condition.get("message") or "no message"), spec)
+    return None
+
+
+def _config_problem(pod: str, waiting: Mapping[str, Any]) -> _Problem:
+    message = (
+        f"Pod {pod}: the container cannot be created: {waiting.get('message', waiting.get('reason'))}; "
+        f"check that the Secrets and ConfigMaps referenced in spec.env exist."
+    )
+    return _Problem(reasons.CONTAINER_CONFIG_ERROR, message)
+
+
+def _crash_problem(pod: str, terminated: Mapping[str, Any], spec: Mapping[str, Any]) -> _Problem:
+    if terminated.get("reason") == "OOMKilled":
+        memory = _map(spec.get("resources")).get("memory", "the default")
+        message = (
+            f"Pod {pod}: TF Serving ran out of memory (OOMKilled); raise spec.resources.memory ({memory})"
+        )
+        return _Problem(reasons.CRASH_LOOP_BACK_OFF, message)
+    detail = str(terminated.get("message") or terminated.get("reason") or "no message").strip()
+    message = (
+        f"Pod {pod}: TF Serving keeps exiting (exit code {_int(terminated.get('exitCode'))}: {detail}); "
+        f"check spec.runtime.args and spec.runtime.version."
+    )
+    return _Problem(reasons.CRASH_LOOP_BACK_OFF, message)
+
+
+def _scheduling_problem(pod: str, scheduler: str, spec: Mapping[str, Any]) -> _Problem:
+    gpu = _map(_map(spec.get("resources")).get("gpu"))
+    gpu_type = gpu.get("type", "?")
+    if _INSUFFICIENT_GPU.search(scheduler):
+        reason = reasons.INSUFFICIENT_GPU
+        hint = (
+            f"no node has {gpu.get('count', 1)} free GPU(s) of type {gpu_type}: free GPUs, lower "
+            f"spec.resources.gpu.count or add GPU nodes"
+        )
+    elif gpu and _NODE_SELECTOR_MISMATCH in scheduler:
+        reason = reasons.NO_MATCHING_GPU_NODE
+        hint = (
+            f"no node carries the labels of GPU type {gpu_type} from the operator's gpuTypes configuration: "
+            f"check spec.resources.gpu.type, spec.placement and the GPU nodes' labels"
+        )
+    else:
+        reason = reasons.UNSCHEDULABLE
+        hint = "check spec.resources.cpu/memory, spec.placement and the nodes' free capacity and taints"
+    return _Problem(reason, f"Pod {pod} cannot be scheduled ({hint}). Scheduler: {scheduler}")
+
+
+def _container_state(container: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(waiting, terminated) where terminated is the current or, while waiting to restart, the last one."""
+    state = _map(container.get("state"))
+    terminated = _map(state.get("terminated")) or _map(_map(container.get("lastState")).get("terminated"))
+    return _map(state.get("waiting")), terminated
+
+
+def _loading_pods(pods: Sequence[Mapping[str, Any]]) -> int:
+    """Pods whose TF Serving runs but is not ready yet: it is loading (or failing to load) the model."""
+    return sum(
+        1
+        for p in _live(pods)
+        if _map(p.get("status")).get("phase") == "Running" and not _pod_condition(p, "Ready")
+    )
+
+
+def _scheduled(pod: Mapping[str, Any]) -> bool:
+    return bool(_map(pod.get("spec")).get("nodeName")) or _pod_condition(pod, "PodScheduled")
+
+
+def _pod_condition(pod: Mapping[str, Any], kind: str) -> bool:
+    conditions = _map(pod.get("status")).get("conditions") or ()
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def _live(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Pods not being deleted, by name, so that messages do not depend on list order."""
+    alive = [p for p in pods if not _map(p.get("metadata")).get("deletionTimestamp")]
+    return sorted(alive, key=lambda p: str(_map(p.get("metadata")).get("name", "")))
+
+
+def _blocked(o: Observed) -> bool:
+    return o.spec_error is not None or o.apply_error is not None
+
+
+def _spec_error(o: Observed) -> str:
+    text = (o.spec_error or "").rstrip(".")
+    if o.spec_error_field and not text.startswith(o.spec_error_field):
+        return f"{o.spec_error_field}: {text}"
+    return text
+
+
+def _rfc3339(moment: datetime) -> str:
+    # A naive datetime is taken as UTC (astimezone would read it as local time).
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (Kopf hands out read-only mapping views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,105 @@
+"""`modeldeploy up`: the demo. A local control plane, the CRDs, the operator, the samples, a live table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from modeldeploy.localcluster import LocalCluster
+from modeldeploy.localcluster.binaries import cache_dir, project_root
+from modeldeploy.localcluster.operator_process import OperatorProcess
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Interrupted
+
+
+def _samples_ready(cluster: LocalCluster) -> tuple[bool, str]:
+    result = cluster.kubectl("get", "md", "-A", "-o", "json", check=False)
+    if result.returncode != 0:
+        return False, result.stderr
+    items = json.loads(result.stdout)["items"]
+    ready = bool(items) and all((item.get("status") or {}).get("phase") == "Ready" for item in items)
+    return ready, cluster.kubectl("get", "md", "-A", check=False).stdout
+
+
+def run_up(args: argparse.Namespace) -> int:
+    root = project_root()
+    workdir = Path(args.workdir) if args.workdir else cache_dir() / "up"
+    samples = Path(args.samples) if args.samples else root / "manifests" / "samples"
+    if workdir.exists():
+        # A previous `up` that was killed without cleanup leaves only files: start afresh.
+        import shutil
+
+        shutil.rmtree(workdir)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    cluster = LocalCluster(workdir=workdir)
+    operator: OperatorProcess | None = None
+    try:
+        started = time.monotonic()
+        print(
+            "modeldeploy up: starting etcd, kube-apiserver, controller-manager, scheduler and KWOK ...",
+            flush=True,
+        )
+        cluster.start()
+        print(f"modeldeploy up: control plane ready in {time.monotonic() - started:.1f}s", flush=True)
+        cluster.install_crds(root / "crds")
+        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log")
+        operator.start()
+        print(f"modeldeploy up: operator running (log: {operator.component.log_path})", flush=True)
+        # Files apply in name order, so 00-namespace.yaml goes before the models in it.
+        cluster.kubectl("apply", "-f", str(samples))
+        print(f"modeldeploy up: applied {samples}", flush=True)
+        print(f"\nexport KUBECONFIG={cluster.kubeconfig}\n", flush=True)
+        deadline = time.monotonic() + args.timeout
+        last = ""
+        ready = False
+        while time.monotonic() < deadline:
+            cluster.check_running()
+            if not operator.component.running:
+                raise operator.component.error("exited")
+            ready, table = _samples_ready(cluster)
+            if table != last:
+                print(table, flush=True)
+                last = table
+            if ready:
+                break
+            time.sleep(1)
+        if not ready:
+            log_path = operator.component.log_path
+            print(
+                f"modeldeploy up: samples not Ready after {args.timeout:.0f}s; see {log_path}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"modeldeploy up: all samples Ready in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"modeldeploy up: use the cluster with: export KUBECONFIG={cluster.kubeconfig}", flush=True)
+        if args.exit_when_ready:
+            return 0
+        print("modeldeploy up: running; press Ctrl-C to stop everything", flush=True)
+        while True:
+            cluster.check_running()
+            if not operator.component.running:
+                raise operator.component.error("exited")
+            time.sleep(2)
+    except _Interrupted:
+        print("\nmodeldeploy up: stopping", flush=True)
+        return 0
+    except Exception as error:
+        print(f"modeldeploy up: {error}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if operator is not None:
+            operator.stop()
+        cluster.stop()

@@ -1,0 +1,475 @@
+"""What users install: the CRD copies, the kustomize base, the samples, the Helm chart and the Dockerfile.
+
+These tests need no cluster. Those that render need `kubectl` (for kustomize) or the project's `helm`
+($MODELDEPLOY_BIN_DIR, default ~/.cache/modeldeploy/bin) and are skipped, saying why, without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "crds"
+CHART = ROOT / "helm" / "modeldeploy"
+MANIFESTS = ROOT / "manifests"
+SAMPLES = MANIFESTS / "samples"
+
+CRD_COPIES = [CHART / "crds", MANIFESTS / "crd"]
+
+Doc = dict[str, Any]
+Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
+
+RW = ("get", "list", "watch", "create", "patch", "update", "delete")
+READ = ("get", "list", "watch")
+
+
+def _rules(groups: str, resources: Iterable[str], verbs: Iterable[str]) -> set[Rule]:
+    return {(groups, r, v) for r in resources for v in verbs}
+
+
+# Everything the operator may do in the namespaces it watches, and nothing more.
+NAMESPACED_RULES = (
+    _rules("serving.modeldeploy.io", ["modeldeployments"], ["get", "list", "watch", "patch"])
+    | _rules("serving.modeldeploy.io", ["modeldeployments/status"], ["get", "patch", "update"])
+    | _rules("serving.modeldeploy.io", ["modeldeployments/finalizers"], ["update"])
+    | _rules("", ["configmaps", "services"], RW)
+    | _rules("apps", ["deployments"], RW)
+    | _rules("autoscaling", ["horizontalpodautoscalers"], RW)
+    | _rules("policy", ["poddisruptionbudgets"], RW)
+    | _rules("", ["pods"], READ)
+    | _rules("", ["events"], ["create", "patch"])
+    | _rules("events.k8s.io", ["events"], ["create", "patch"])
+    | _rules("kopf.dev", ["kopfpeerings"], ["get", "list", "watch", "patch"])
+)
+CLUSTER_READ_RULES = _rules("", ["nodes", "namespaces"], READ) | _rules(
+    "apiextensions.k8s.io", ["customresourcedefinitions"], READ
+)
+CLUSTER_WIDE_RULES = (
+    NAMESPACED_RULES
+    | CLUSTER_READ_RULES
+    | _rules("kopf.dev", ["clusterkopfpeerings"], ["get", "list", "watch", "patch"])
+)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def load_all(text: str) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def of_kind(docs: Iterable[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: Iterable[Doc], kind: str) -> Doc:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, got {[d['metadata']['name'] for d in found]}"
+    return found[0]
+
+
+def rule_set(role: Mapping[str, Any]) -> set[Rule]:
+    out: set[Rule] = set()
+    for rule in role["rules"]:
+        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, rule
+        for group in rule["apiGroups"]:
+            out |= _rules(group, rule["resources"], rule["verbs"])
+    return out
+
+
+def assert_no_secrets_no_wildcards(role: Mapping[str, Any]) -> None:
+    name = role["metadata"]["name"]
+    for group, resource, verb in rule_set(role):
+        assert "*" not in (group, resource, verb), f"{name}: wildcard in {(group, resource, verb)}"
+        assert resource.split("/")[0] != "secrets", f"{name}: grants {verb} on secrets"
+
+
+def assert_pod_is_restricted(pod_spec: Mapping[str, Any]) -> None:
+    """The PodSecurity 'restricted' profile, plus a read-only root filesystem with a writable /tmp."""
+    pod_sc = pod_spec["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True
+    assert isinstance(pod_sc["runAsUser"], int) and pod_sc["runAsUser"] > 0
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    for container in pod_spec["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["readOnlyRootFilesystem"] is True
+        tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert len(tmp) == 1 and "emptyDir" in volumes[tmp[0]["name"]]
+        assert "privileged" not in sc and "hostPath" not in str(pod_spec["volumes"])
+
+
+def assert_operator_container(pod_spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    (container,) = pod_spec["containers"]
+    args = container["args"]
+    assert "--config=/etc/modeldeploy/config.yaml" in args
+    assert "--liveness-port=8081" in args
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/etc/modeldeploy"]["readOnly"] is True
+    probe = container["livenessProbe"]["httpGet"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert probe["path"] == "/healthz" and ports[probe["port"]] == 8081
+    assert ports["metrics"] == 8080
+    assert "command" not in container, "the image's ENTRYPOINT (modeldeploy run) must be kept"
+    return dict(container)
+
+
+def config_of(configmap: Mapping[str, Any]) -> Any:
+    """Parse an operator ConfigMap's config.yaml with the operator's own loader."""
+    from modeldeploy.config import config_from_mapping
+
+    return config_from_mapping(yaml.safe_load(configmap["data"]["config.yaml"]))
+
+
+# --- CRD copies ---------------------------------------------------------------------------------------
+
+
+def test_crd_sources_exist() -> None:
+    names = sorted(p.name for p in CRDS.glob("*.yaml"))
+    assert "serving.modeldeploy.io_modeldeployments.yaml" in names
+    assert "kopf-peering.yaml" in names
+
+
+@pytest.mark.parametrize("copies", CRD_COPIES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_crd_copies_are_byte_identical(copies: Path) -> None:
+    sources = {p.name: p.read_bytes() for p in CRDS.glob("*.yaml")}
+    copied = {p.name: p.read_bytes() for p in copies.glob("*.yaml")}
+    stale = sorted(name for name in sources.keys() | copied.keys() if sources.get(name) != copied.get(name))
+    assert not stale, (
+        f"{copies.relative_to(ROOT)} differs from crds/ in {stale}; refresh it with `make sync-crds`"
+    )
+
+
+# --- samples ------------------------------------------------------------------------------------------
+
+
+def sample_docs() -> Iterator[tuple[str, Doc]]:
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for doc in load_all(path.read_text()):
+            yield path.name, doc
+
+
+def test_samples_are_plain_manifests() -> None:
+    """`kubectl apply -f manifests/samples/` applies every file: no kustomization, Namespace first."""
+    files = sorted(p.name for p in SAMPLES.iterdir())
+    assert all(f.endswith(".yaml") for f in files), files
+    kinds = [doc["kind"] for _, doc in sample_docs()]
+    assert kinds[0] == "Namespace" and "Kustomization" not in kinds
+    namespace = next(doc for _, doc in sample_docs() if doc["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for name, doc in sample_docs():
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace["metadata"]["name"], name
+
+
+@pytest.mark.parametrize("filename", ["cpu-model.yaml", "gpu-model.yaml", "canary-model.yaml"])
+def test_sample_is_a_valid_model_deployment(filename: str) -> None:
+    from modeldeploy.config import config_from_mapping
+    from modeldeploy.spec import parse_spec
+
+    config = config_from_mapping(yaml.safe_load((MANIFESTS / "operator" / "config.yaml").read_text()))
+    (doc,) = load_all((SAMPLES / filename).read_text())
+    assert doc["apiVersion"] == "serving.modeldeploy.io/v1alpha1" and doc["kind"] == "ModelDeployment"
+    meta = doc["metadata"]
+    spec = parse_spec(meta["name"], meta["namespace"], doc["spec"], config)
+    if filename == "cpu-model.yaml":
+        assert spec.resources.gpu is None and spec.replicas == 2 and spec.autoscaling is None
+    elif filename == "gpu-model.yaml":
+        assert spec.resources.gpu is not None
+        assert (spec.resources.gpu.type, spec.resources.gpu.count) == ("nvidia-tesla-t4", 1)
+        assert spec.autoscaling is not None
+        assert (spec.autoscaling.min_replicas, spec.autoscaling.max_replicas) == (1, 3)
+    else:
+        assert dict(spec.model.version_labels) == {"stable": 1, "canary": 2}
+
+
+def test_every_sample_model_is_tested() -> None:
+    models = {name for name, doc in sample_docs() if doc["kind"] == "ModelDeployment"}
+    assert models == {"cpu-model.yaml", "gpu-model.yaml", "canary-model.yaml"}
+
+
+# --- kustomize base -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kustomize_docs() -> list[Doc]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return load_all(out.stdout)
+
+
+def test_kustomize_base_renders_the_operator(kustomize_docs: list[Doc]) -> None:
+    kinds = sorted(d["kind"] for d in kustomize_docs if d["kind"] != "CustomResourceDefinition")
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Service",
+        ]
+    )
+    crds = {d["metadata"]["name"] for d in of_kind(kustomize_docs, "CustomResourceDefinition")}
+    sources = {d["metadata"]["name"] for p in CRDS.glob("*.yaml") for d in load_all(p.read_text())}
+    assert crds == sources
+    assert {"modeldeployments.serving.modeldeploy.io", "clusterkopfpeerings.kopf.dev"} <= crds
+
+
+def test_kustomize_operator_deployment(kustomize_docs: list[Doc]) -> None:
+    deployment = one(kustomize_docs, "Deployment")
+    namespace = one(kustomize_docs, "Namespace")["metadata"]["name"]
+    assert deployment["metadata"]["namespace"] == namespace
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    assert_pod_is_restricted(pod)
+    assert_operator_container(pod)
+    configmap = one(kustomize_docs, "ConfigMap")
+    assert {"name": "config", "configMap": {"name": configmap["metadata"]["name"]}} in pod["volumes"]
+    service_account = one(kustomize_docs, "ServiceAccount")
+    assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+    assert config_of(configmap).watch_namespaces == ()
+
+
+def test_kustomize_rbac_is_least_privilege(kustomize_docs: list[Doc]) -> None:
+    role = one(kustomize_docs, "ClusterRole")
+    assert_no_secrets_no_wildcards(role)
+    assert rule_set(role) == CLUSTER_WIDE_RULES
+    binding = one(kustomize_docs, "ClusterRoleBinding")
+    service_account = one(kustomize_docs, "ServiceAccount")["metadata"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": service_account["name"], "namespace": service_account["namespace"]}
+    ]
+
+
+def test_kustomize_base_excludes_samples() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    assert not any("samples" in r for r in kustomization["resources"])
+
+
+# --- Helm chart ---------------------------------------------------------------------------------------
+
+
+def helm_binary() -> str:
+    bin_dir = Path(os.environ.get("MODELDEPLOY_BIN_DIR", Path.home() / ".cache" / "modeldeploy" / "bin"))
+    helm = bin_dir / "helm"
+    if not os.access(helm, os.X_OK):
+        pytest.skip(f"helm is not built yet at {helm} (run the local cluster build)")
+    return str(helm)
+
+
+def kubernetes_version() -> str:
+    """The local cluster's version (tools/versions.env): what `helm install` will see there."""
+    versions = (ROOT / "tools" / "versions.env").read_text()
+    match = re.search(r"^KUBERNETES_VERSION=(v[0-9.]+)$", versions, re.MULTILINE)
+    assert match, "tools/versions.env has no KUBERNETES_VERSION"
+    return match.group(1)
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    # helm template assumes an old default Kubernetes version unless told: pass the cluster's.
+    if args[0] == "template" and not any(a.startswith("--kube-version") for a in args):
+        args = (*args, "--kube-version", kubernetes_version())
+    return subprocess.run(
+        [helm_binary(), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HELM_CACHE_HOME": "/tmp/modeldeploy-helm-cache"},
+    )
+
+
+def helm_template(*args: str, namespace: str = "modeldeploy-system") -> list[Doc]:
+    out = helm("template", "modeldeploy", str(CHART), "--namespace", namespace, *args)
+    assert out.returncode == 0, out.stderr
+    return load_all(out.stdout)
+
+
+def test_helm_lint_is_clean() -> None:
+    out = helm("lint", "--strict", str(CHART))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 chart(s) failed" in out.stdout
+
+
+def test_helm_chart_refuses_old_clusters() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["kubeVersion"] == ">=1.29.0-0"
+    out = helm("template", "modeldeploy", str(CHART), "--kube-version", "v1.28.9")
+    assert out.returncode != 0 and "kubeVersion" in out.stderr
+
+
+def test_helm_schema_allows_every_operator_config_key() -> None:
+    from modeldeploy import config
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    chart_keys = set(schema["properties"]["config"]["properties"])
+    # watchNamespaces is a top-level value: RBAC depends on it too.
+    assert chart_keys | {"watchNamespaces"} == set(config._FIELDS)
+
+
+def test_helm_default_install_is_cluster_wide() -> None:
+    docs = helm_template()
+    role = one(docs, "ClusterRole")
+    assert_no_secrets_no_wildcards(role)
+    assert rule_set(role) == CLUSTER_WIDE_RULES
+    assert of_kind(docs, "Role") == [] and of_kind(docs, "ServiceMonitor") == []
+    deployment = one(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert_pod_is_restricted(pod)
+    container = assert_operator_container(pod)
+    assert not any(a.startswith("--peering") for a in container["args"])
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert container["image"] == "ghcr.io/modeldeploy/modeldeploy:0.1.0"
+    config = config_of(one(docs, "ConfigMap"))
+    assert config.watch_namespaces == ()
+    assert "nvidia-tesla-t4" in config.gpu_types and config.pricing is not None
+    assert one(docs, "Service")["spec"]["ports"][0]["port"] == 8080
+
+
+def test_helm_rbac_equals_kustomize_rbac(kustomize_docs: list[Doc]) -> None:
+    assert rule_set(one(helm_template(), "ClusterRole")) == rule_set(one(kustomize_docs, "ClusterRole"))
+
+
+def test_helm_namespaced_mode() -> None:
+    docs = helm_template("--set", "watchNamespaces={team-a,team-b}")
+    roles = of_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert_no_secrets_no_wildcards(role)
+        assert rule_set(role) == NAMESPACED_RULES
+    bindings = of_kind(docs, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["subjects"][0]["namespace"] == "modeldeploy-system"
+    cluster_role = one(docs, "ClusterRole")
+    assert_no_secrets_no_wildcards(cluster_role)
+    assert rule_set(cluster_role) == CLUSTER_READ_RULES | _rules("kopf.dev", ["clusterkopfpeerings"], READ)
+    assert config_of(one(docs, "ConfigMap")).watch_namespaces == ("team-a", "team-b")
+
+
+@pytest.mark.parametrize("values", sorted((CHART / "ci").glob("*-values.yaml")), ids=lambda p: p.name)
+def test_helm_ci_values_render(values: Path) -> None:
+    docs = helm_template("--values", str(values))
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert_operator_container(pod)
+    config_of(one(docs, "ConfigMap"))
+
+
+def test_helm_peering_for_replicas() -> None:
+    docs = helm_template("--set", "replicas=2", "--set", "peering.enabled=true")
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "--peering=modeldeploy" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert one(docs, "ClusterKopfPeering")["metadata"]["name"] == "modeldeploy"
+    namespaced = helm_template("--set", "peering.enabled=true", "--set", "watchNamespaces={team-a}")
+    assert [p["metadata"]["namespace"] for p in of_kind(namespaced, "KopfPeering")] == ["team-a"]
+
+
+def test_helm_service_monitor() -> None:
+    docs = helm_template("--set", "metrics.serviceMonitor.enabled=true")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_helm_config_change_rolls_the_operator() -> None:
+    def checksum(*args: str) -> str:
+        pod = one(helm_template(*args), "Deployment")["spec"]["template"]
+        return str(pod["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum() != checksum("--set", "config.defaultVersion=2.18.0")
+    assert checksum() != checksum("--set", "watchNamespaces={team-a}")
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (["--set", "replicas=-1"], "replicas"),
+        (["--set", "watchNamespaces=foo"], "watchNamespaces"),
+        (["--set", "watchNamespaces={Not_A_Namespace}"], "watchNamespaces"),
+        (["--set", "config.gpuTyeps.x.nodeLabels.a=b"], "gpuTyeps"),
+        (["--set", "config.pricing.cpuHourly=-1"], "cpuHourly"),
+        (["--set", "logFormat=xml"], "logFormat"),
+        (["--set", "metrics.port=0"], "port"),
+        (["--set", "imagee.tag=x"], "imagee"),
+        (["--set", "replicas=2"], "peering.enabled"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_helm_rejects_bad_values_naming_the_path(args: list[str], path: str) -> None:
+    out = helm("template", "modeldeploy", str(CHART), *args)
+    assert out.returncode != 0, f"{args} was accepted"
+    assert path in out.stderr, out.stderr
+
+
+# --- Dockerfile ---------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_installs_with_the_tested_recipe() -> None:
+    instructions = dockerfile_instructions()
+    runs = [rest for keyword, rest in instructions if keyword == "RUN"]
+    assert runs == ["tools/install-operator.sh /opt/venv /src"]
+    froms = [rest for keyword, rest in instructions if keyword == "FROM"]
+    assert len(froms) == 2 and froms[0].endswith("AS builder")
+    copies = [rest for keyword, rest in instructions if keyword == "COPY"]
+    assert "--from=builder /opt/venv /opt/venv" in copies
+    copied = " ".join(copies)
+    for needed in ["requirements.txt", "requirements-tfserving.txt", "pyproject.toml", "operator/"]:
+        assert needed in copied
+    assert "tools/install-operator.sh" in copied
+
+
+def test_dockerfile_runtime_stage() -> None:
+    instructions = dockerfile_instructions()
+    runtime = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    users = [rest for keyword, rest in runtime if keyword == "USER"]
+    assert users and re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]), "USER must be a numeric non-root id"
+    assert ("ENTRYPOINT", '["modeldeploy", "run"]') in runtime
+    assert not any(keyword == "RUN" for keyword, _ in runtime), "the runtime stage installs nothing"
+
+
+def test_install_recipe_keeps_tensorflow_out() -> None:
+    script = (ROOT / "tools" / "install-operator.sh").read_text()
+    assert '--no-deps --requirement "$src/requirements-tfserving.txt"' in script
+    assert not re.search(r"^tensorflow[=<>~ ]", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    assert re.search(r"^tensorflow-serving-api==", (ROOT / "requirements-tfserving.txt").read_text(), re.M)
+
+
+def test_dockerignore_lets_the_recipe_inputs_through() -> None:
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()]
+    allowed = {ln[1:] for ln in lines if ln.startswith("!")}
+    assert "*" in lines  # an allow-list: everything else stays out of the build context
+    assert {"requirements.txt", "requirements-tfserving.txt", "pyproject.toml", "README.md"} <= allowed
+    assert {"tools/install-operator.sh", "operator/"} <= allowed

@@ -1,0 +1,141 @@
+"""Property tests: parse_spec is total over JSON-shaped input (SpecError or a spec) and accepted specs
+always build well-formed children."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modeldeploy.config import default_config
+from modeldeploy.desired import build_children
+from modeldeploy.spec import SpecError, parse_spec
+
+CONFIG = default_config()
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def field(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly plausible values, one time in six garbage of any JSON shape (more would reject nearly every
+    spec at its first field and leave the builders untested)."""
+    return st.integers(0, 5).flatmap(lambda i: json_values if i == 0 else valid)
+
+
+uris = st.sampled_from(
+    ["gs://b/m", "s3://b/m", "https://h/m", "http://h", "pvc://claim/p", "pvc://c", "s3://b"]
+)
+ints = st.integers(min_value=0, max_value=40) | st.integers(min_value=-2, max_value=70000)
+model = st.fixed_dictionaries(
+    {"uri": field(uris)},
+    optional={
+        "name": field(st.sampled_from(["resnet", "bert.v2", "m_1"])),
+        "versionPolicy": field(
+            st.sampled_from([{"latest": 1}, {"all": {}}])
+            | st.builds(lambda v: {"specific": v}, st.lists(ints, max_size=4))
+        ),
+        "versionLabels": field(
+            st.dictionaries(st.sampled_from(["stable", "canary", "Bad"]), ints, max_size=3)
+        ),
+    },
+)
+runtime = st.fixed_dictionaries(
+    {},
+    optional={
+        "version": field(st.sampled_from(["2.19.0", "latest", "bad tag"])),
+        "image": field(st.sampled_from(["tensorflow/serving", "r.io:5000/tf/serving", "x:1"])),
+        "batching": field(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "maxBatchSize": ints,
+                    "batchTimeoutMicros": ints,
+                    "allowedBatchSizes": st.lists(ints, max_size=3),
+                },
+            )
+        ),
+        "args": field(st.lists(st.sampled_from(["--a=1", "--port=1", "--x y", "y", "--nob"]), max_size=3)),
+        "modelConfigPollSeconds": field(ints),
+    },
+)
+resources = st.fixed_dictionaries(
+    {},
+    optional={
+        "cpu": field(st.sampled_from(["1", "500m", 2, "0", "x"])),
+        "memory": field(st.sampled_from(["2Gi", "1e9", "512m"])),
+        "gpu": field(
+            st.fixed_dictionaries(
+                {"type": field(st.sampled_from(["nvidia-l4", "nvidia-tesla-t4", "a100x"]))},
+                optional={"count": field(ints)},
+            )
+        ),
+    },
+)
+specs = st.fixed_dictionaries(
+    {"model": field(model)},
+    optional={
+        "runtime": field(runtime),
+        "resources": field(resources),
+        "replicas": field(ints),
+        "autoscaling": field(
+            st.fixed_dictionaries(
+                {"maxReplicas": field(ints)},
+                optional={"minReplicas": field(ints), "metrics": field(st.lists(json_values, max_size=2))},
+            )
+        ),
+        "placement": field(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "nodeSelector": field(
+                        st.dictionaries(
+                            st.sampled_from(["pool", "a/b", "nvidia.com/gpu.product"]), st.text(max_size=5)
+                        )
+                    ),
+                    "tolerations": field(st.lists(json_values, max_size=2)),
+                    "affinity": field(st.just({"nodeAffinity": {}})),
+                },
+            )
+        ),
+        "serviceAccountName": field(st.sampled_from(["sa", "Bad_Name"])),
+        "env": field(
+            st.lists(
+                field(st.fixed_dictionaries({"name": st.sampled_from(["A", "B=C"]), "value": scalars})),
+                max_size=2,
+            )
+        ),
+    },
+)
+names = st.sampled_from(["resnet", "a", "Bad", "x" * 64]) | st.text(max_size=10)
+
+
+def check(name: Any, spec: Any) -> None:
+    try:
+        md = parse_spec(name, "vision", spec, CONFIG)
+    except SpecError as error:
+        assert error.field and error.message and error.fix
+        return
+    for child in build_children(md, CONFIG):
+        assert isinstance(child, dict)
+        assert isinstance(child["apiVersion"], str) and isinstance(child["kind"], str)
+        assert child["metadata"]["name"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names, specs)
+def test_structured_random_specs_either_parse_and_build_or_raise_spec_error(name: Any, spec: Any) -> None:
+    check(name, spec)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_arbitrary_json_never_raises_anything_but_spec_error(spec: Any) -> None:
+    check("resnet", spec)
