@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import signal
 import sys
 import time
@@ -13,6 +15,8 @@ from types import FrameType
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import cache_dir, project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess
+
+STATE_FILE = "up.json"
 
 
 class _Interrupted(Exception):
@@ -32,14 +36,52 @@ def _samples_ready(cluster: LocalCluster) -> tuple[bool, str]:
     return ready, cluster.kubectl("get", "md", "-A", check=False).stdout
 
 
+def _running_up(workdir: Path) -> int | None:
+    """The pid of a live `modeldeploy up` that owns the cluster in `workdir`, if there is one."""
+    try:
+        pid = int(json.loads((workdir / STATE_FILE).read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid
+
+
+def _show_until_ready(cluster: LocalCluster, timeout: float, operator: OperatorProcess | None) -> bool:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        cluster.check_running()
+        if operator is not None and not operator.component.running:
+            raise operator.component.error("exited")
+        ready, table = _samples_ready(cluster)
+        if table != last:
+            print(table, flush=True)
+            last = table
+        if ready:
+            return True
+        time.sleep(1)
+    return False
+
+
+def _reuse(workdir: Path, pid: int, samples: Path, timeout: float) -> int:
+    # The cluster belongs to the other `up`, which stops it on Ctrl-C; this one only shows it.
+    cluster = LocalCluster(workdir=workdir)
+    print(f"modeldeploy up: reusing the cluster of modeldeploy up (pid {pid}) in {workdir}", flush=True)
+    cluster.kubectl("apply", "-f", str(samples))
+    ready = _show_until_ready(cluster, timeout, None)
+    print(f"modeldeploy up: use the cluster with: export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    return 0 if ready else 1
+
+
 def run_up(args: argparse.Namespace) -> int:
     root = project_root()
     workdir = Path(args.workdir) if args.workdir else cache_dir() / "up"
     samples = Path(args.samples) if args.samples else root / "manifests" / "samples"
+    running = _running_up(workdir)
+    if running is not None:
+        return _reuse(workdir, running, samples, args.timeout)
     if workdir.exists():
         # A previous `up` that was killed without cleanup leaves only files: start afresh.
-        import shutil
-
         shutil.rmtree(workdir)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -53,6 +95,9 @@ def run_up(args: argparse.Namespace) -> int:
         )
         cluster.start()
         print(f"modeldeploy up: control plane ready in {time.monotonic() - started:.1f}s", flush=True)
+        (workdir / STATE_FILE).write_text(
+            json.dumps({"pid": os.getpid(), "kubeconfig": str(cluster.kubeconfig)})
+        )
         cluster.install_crds(root / "crds")
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log")
         operator.start()
@@ -61,20 +106,7 @@ def run_up(args: argparse.Namespace) -> int:
         cluster.kubectl("apply", "-f", str(samples))
         print(f"modeldeploy up: applied {samples}", flush=True)
         print(f"\nexport KUBECONFIG={cluster.kubeconfig}\n", flush=True)
-        deadline = time.monotonic() + args.timeout
-        last = ""
-        ready = False
-        while time.monotonic() < deadline:
-            cluster.check_running()
-            if not operator.component.running:
-                raise operator.component.error("exited")
-            ready, table = _samples_ready(cluster)
-            if table != last:
-                print(table, flush=True)
-                last = table
-            if ready:
-                break
-            time.sleep(1)
+        ready = _show_until_ready(cluster, args.timeout, operator)
         if not ready:
             log_path = operator.component.log_path
             print(
@@ -103,3 +135,4 @@ def run_up(args: argparse.Namespace) -> int:
         if operator is not None:
             operator.stop()
         cluster.stop()
+        (workdir / STATE_FILE).unlink(missing_ok=True)
