@@ -1,4 +1,4 @@
-"""The `modeldeploy` command: run (the operator), render (offline), up (local demo)."""
+"""The `modeldeploy` command: run (the operator), render (offline), up (local demo), bench."""
 
 from __future__ import annotations
 
@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Kopf peering name for active/standby replicas (needs the peering CRDs); default: standalone",
     )
-    run.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority of this replica (default: random, so that exactly one replica is active)",
+    )
 
     render = commands.add_parser("render", help="print the objects a ModelDeployment becomes, offline")
     render.add_argument(
@@ -64,6 +69,33 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=300, help="seconds to wait for the samples (default 300)"
     )
 
+    bench = commands.add_parser(
+        "bench", help="benchmark the operator against direct server-side apply on a fresh local cluster"
+    )
+    bench.add_argument("--count", "-N", type=int, default=100, help="ModelDeployments (default 100)")
+    bench.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="operator workers, and concurrent ModelDeployments of the direct client (default 8)",
+    )
+    bench.add_argument(
+        "--idle-seconds", type=float, default=60, help="idle period counted for writes (default 60)"
+    )
+    bench.add_argument("--output", default=None, help="write the figures to this JSON file")
+    bench.add_argument("--timeout", type=float, default=1800, help="seconds allowed per phase (default 1800)")
+    bench.add_argument("--workdir", default=None, help="cluster directory (default: a temporary one)")
+    bench.add_argument(
+        "--keep", action="store_true", help="keep the temporary cluster directory (logs) afterwards"
+    )
+    bench.add_argument(
+        "--operator-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `modeldeploy run` (repeatable), e.g. --operator-arg=--log-level=debug",
+    )
+
     return parser
 
 
@@ -77,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from modeldeploy.runner import run_operator
 
         return run_operator(args)
+    if args.command == "bench":
+        from modeldeploy.bench import run_bench
+
+        return run_bench(args)
     if args.command == "up":
         from modeldeploy.up import run_up
 

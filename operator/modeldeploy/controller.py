@@ -12,6 +12,7 @@ from typing import Any
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
 from modeldeploy.kube import KubeClient
+from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
 from modeldeploy.workqueue import Key, WorkQueue
 
@@ -52,9 +53,24 @@ class Controller:
     queue: WorkQueue = field(default_factory=WorkQueue)
     caches: Caches = field(default_factory=Caches)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    poller: ModelPoller | None = None
+
+    def pods_of(self, key: Key) -> list[Mapping[str, Any]]:
+        pods = self.caches.pods  # re-read: the handlers replace the index view
+        return list(pods[key]) if pods is not None and key in pods else []
 
     def start(self) -> None:
         metrics.WORKERS.set(self.workers)
+        # Counted from the cache when Prometheus scrapes, not by walking every model after each reconcile.
+        metrics.MODEL_DEPLOYMENTS.set_source(self.caches.models.values)
+        # TF Serving's model status, polled beside the workers; a changed answer enqueues a reconcile.
+        self.poller = ModelPoller(
+            config=self.config.model_status,
+            models=self.caches.models,
+            pods=self.pods_of,
+            notify=self.queue.add,
+        )
+        self.poller.start()
         for number in range(self.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"modeldeploy-worker-{number}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="modeldeploy-resync"))
@@ -65,6 +81,9 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        metrics.MODEL_DEPLOYMENTS.set_source(None)
+        if self.poller is not None:
+            await self.poller.stop()
         await self.client.close()
 
     def model_changed(self, key: Key, body: Mapping[str, Any] | None) -> None:
@@ -72,7 +91,10 @@ class Controller:
             self.caches.models.pop(key, None)
             self.queue.forget(key)
             return
+        before = self.caches.models.get(key)
         self.caches.models[key] = body
+        if self.poller is not None and _generation(before) != _generation(body):
+            self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
         self.queue.add(key)
 
     def child_changed(self, key: Key) -> None:
@@ -103,7 +125,10 @@ class Controller:
             return
         started = time.monotonic()
         try:
-            outcome = await reconcile(md, self.caches.children_of(key), self.config, self.client)
+            state = self.poller.state(key) if self.poller is not None else None
+            outcome = await reconcile(
+                md, self.caches.children_of(key), self.config, self.client, model_state=state
+            )
         except Exception as error:
             duration = time.monotonic() - started
             metrics.RECONCILES.labels(result="error").inc()
@@ -148,12 +173,7 @@ class Controller:
                     "duration_ms": round(duration * 1000, 1),
                 },
             )
-        self._count_phases()
 
-    def _count_phases(self) -> None:
-        counts: dict[str, int] = {}
-        for md in self.caches.models.values():
-            phase = (md.get("status") or {}).get("phase") or "Pending"
-            counts[phase] = counts.get(phase, 0) + 1
-        for phase in ("Pending", "Progressing", "Ready", "Degraded", "Failed"):
-            metrics.MODEL_DEPLOYMENTS.labels(phase=phase).set(counts.get(phase, 0))
+
+def _generation(md: Mapping[str, Any] | None) -> object:
+    return (md or {}).get("metadata", {}).get("generation")

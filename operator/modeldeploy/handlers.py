@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from modeldeploy.config import OperatorConfig
 from modeldeploy.controller import MANAGED_BY_LABEL, MD_LABEL, Controller
-from modeldeploy.kube import FIELD_MANAGER, KubeClient, credentials_from_kopf
+from modeldeploy.kube import FIELD_MANAGER, ApiError, KubeClient, credentials_from_kopf
+from modeldeploy.workqueue import Key
+
+log = logging.getLogger("modeldeploy.peering")
 
 GROUP = "serving.modeldeploy.io"
 VERSION = "v1alpha1"
@@ -25,6 +32,16 @@ CHILD_RESOURCES: dict[tuple[str, str, str], tuple[str, str]] = {
 }
 
 
+# Peering (active/standby replicas). A replica's heartbeat is valid for PEERING_LIFETIME seconds and Kopf
+# renews it every 1-5 s (lifetime minus 5-10 s, at least 1 s), so a killed active replica is declared dead,
+# and a standby takes over, at most PEERING_LIFETIME seconds after its last heartbeat. Kopf's default (60 s)
+# would leave models unreconciled for up to a minute; much lower would make a replica stalled by a long GC
+# pause or a slow API server lose its turn. One heartbeat PATCH every few seconds per replica is cheap.
+PEERING_LIFETIME = 10
+# How often the reconcile workers re-check whether this replica is the active one (see PeeringGate).
+PEERING_POLL_SECONDS = 1.0
+
+
 class Runtime:
     """What the handlers share: set by `configure` before Kopf starts."""
 
@@ -32,11 +49,107 @@ class Runtime:
     workers: int = 8
     controller: Controller | None = None
     credentials: Any = None
+    identity: str | None = None
+    namespaces: tuple[str, ...] = ()
+    gate: PeeringGate | None = None
 
 
-def configure(config: OperatorConfig, workers: int) -> None:
+def configure(
+    config: OperatorConfig, workers: int, identity: str | None = None, namespaces: list[str] | None = None
+) -> None:
     Runtime.config = config
     Runtime.workers = workers
+    Runtime.identity = identity
+    Runtime.namespaces = tuple(namespaces or ())
+
+
+def peering_active(status: Mapping[str, Any], identity: str, priority: int, now: datetime.datetime) -> bool:
+    """Kopf's rule: a replica works only while no other live peer has the same or a higher priority."""
+    for peer, info in status.items():
+        if peer == identity or not isinstance(info, Mapping):
+            continue
+        try:
+            lastseen = datetime.datetime.fromisoformat(str(info["lastseen"]))
+            lifetime = datetime.timedelta(seconds=int(info.get("lifetime", 60)))
+            peer_priority = int(info.get("priority", 0))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if lastseen.tzinfo is None:
+            lastseen = lastseen.replace(tzinfo=datetime.UTC)
+        if lastseen + lifetime > now and peer_priority >= priority:
+            return False
+    return True
+
+
+@dataclass
+class PeeringGate:
+    """Keeps the reconcile workers of a standby replica idle.
+
+    Kopf pauses its own watches when another replica has the lead, but our workers run beside Kopf and
+    would otherwise keep reconciling from caches that are no longer updated (retries, resyncs). The gate
+    reads the same peering object as Kopf, applies the same rule, and while paused drops the cached
+    ModelDeployments: Kopf re-lists everything when it resumes, which refills them.
+    """
+
+    client: KubeClient
+    path: str
+    identity: str
+    priority: int
+    controller: Controller
+    active: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="modeldeploy-peering-gate")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def check(self) -> None:
+        try:
+            body = await self.client.request("get", "GET", self.path, "kopfpeerings")
+        except ApiError as error:
+            # Without the peering object Kopf stays paused too (peering is mandatory when named).
+            if error.status != 404:
+                raise
+            body = None
+        now = datetime.datetime.now(datetime.UTC)
+        active = body is not None and peering_active(
+            body.get("status") or {}, self.identity, self.priority, now
+        )
+        if active and not self.active.is_set():
+            log.info("peering: active, this replica reconciles", extra={"identity": self.identity})
+            self.active.set()
+        elif not active and self.active.is_set():
+            log.info("peering: paused, another replica is active", extra={"identity": self.identity})
+            self.active.clear()
+            self.controller.caches.models.clear()
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            try:
+                await self.check()
+            except Exception as error:  # the API server may be away; keep the last decision
+                log.warning("peering: check failed", extra={"error": str(error)})
+            if first and not self.active.is_set():
+                log.info("peering: paused, another replica is active", extra={"identity": self.identity})
+            first = False
+            await asyncio.sleep(PEERING_POLL_SECONDS)
+
+
+@dataclass
+class PeeredController(Controller):
+    """A Controller whose workers wait while this replica is a standby."""
+
+    gate: PeeringGate | None = None
+
+    async def process(self, key: Key) -> None:
+        if self.gate is not None:
+            await self.gate.active.wait()
+        await super().process(key)
 
 
 def _controller() -> Controller:
@@ -74,12 +187,34 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     if Runtime.credentials is None:
         Runtime.credentials = kopf.login_via_client(settings=settings, **kwargs)
     client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 2))
-    Runtime.controller = Controller(config=Runtime.config, client=client, workers=Runtime.workers)
-    Runtime.controller.start()
+    controller = PeeredController(config=Runtime.config, client=client, workers=Runtime.workers)
+    Runtime.controller = controller
+    if not settings.peering.standalone:
+        settings.peering.lifetime = PEERING_LIFETIME
+        if settings.peering.clusterwide:
+            path = f"/apis/kopf.dev/v1/clusterkopfpeerings/{settings.peering.name}"
+        else:
+            # Namespaced peering objects live in each watched namespace; gate on the first of them.
+            namespace = Runtime.namespaces[0] if Runtime.namespaces else "default"
+            path = f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{settings.peering.name}"
+        assert Runtime.identity is not None, "peering needs the identity given to Kopf"
+        gate = PeeringGate(
+            client=client,
+            path=path,
+            identity=Runtime.identity,
+            priority=settings.peering.priority,
+            controller=controller,
+        )
+        controller.gate = gate
+        Runtime.gate = gate
+        gate.start()
+    controller.start()
 
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
+    if Runtime.gate is not None:
+        await Runtime.gate.stop()
     if Runtime.controller is not None:
         await Runtime.controller.stop()
 
@@ -120,7 +255,17 @@ for (_group, _version, _plural), _kind in CHILD_RESOURCES.items():
 @kopf.index("", "v1", "pods", labels=MANAGED)
 def model_pods(namespace: str | None, labels: Mapping[str, str], body: Any, **_: Any) -> Any:
     key = _owner_key(namespace, labels)
-    return {key: _slim(body)} if key else None
+    return {key: _slim_pod(body)} if key else None
+
+
+def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    # Status diagnosis and the model poller read only these; a full pod spec is most of a pod's size.
+    meta = body["metadata"]
+    return {
+        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "deletionTimestamp") if k in meta},
+        "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
+        "status": body.get("status") or {},
+    }
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)

@@ -6,6 +6,7 @@ reach the API server and no per-request discovery: every kind the operator write
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import json
@@ -40,6 +41,8 @@ class ApiError(RuntimeError):
     def __init__(self, status: int, verb: str, path: str, body: str) -> None:
         self.status = status
         self.reason = _reason_of(body)
+        # The API server refuses new objects in a namespace under deletion with 403 and this wording.
+        self.namespace_terminating = status == 403 and "because it is being terminated" in self.reason
         super().__init__(f"{verb} {path} failed with HTTP {status}: {self.reason}")
 
 
@@ -113,12 +116,33 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
     return context
 
 
+EVENT_SENDERS = 2  # events go out beside the reconcile workers, never in front of their applies
+EVENT_BACKLOG = 10_000  # beyond this many unsent events, new ones are dropped (they are best effort)
+
+
 class KubeClient:
-    def __init__(self, creds: Credentials, *, pool_size: int = 32, timeout: float = 30) -> None:
+    """Server-side apply and friends over one pooled HTTP session.
+
+    With ``background_events`` (the operator's setting), ``create_event`` queues the Event and returns:
+    a few sender tasks post them, so that a reconcile worker's time goes to the children and the status,
+    and Events never slow the creation of N ModelDeployments. ``close`` sends what is queued first.
+    """
+
+    def __init__(
+        self,
+        creds: Credentials,
+        *,
+        pool_size: int = 32,
+        timeout: float = 30,
+        background_events: bool = True,
+    ) -> None:
         self._creds = creds
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._background_events = background_events
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
+        self._senders: list[asyncio.Task[None]] = []
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -131,7 +155,15 @@ class KubeClient:
             )
         return self._session
 
-    async def close(self) -> None:
+    async def close(self, drain_timeout: float = 5) -> None:
+        if self._events is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._events.join(), drain_timeout)
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._senders.clear()
+        self._events = None
         if self._session is not None:
             await self._session.close()
 
@@ -145,10 +177,11 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         session = await self._http()
         data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        headers = {"Content-Type": content_type, "Accept": accept}
         # Paths are absolute; aiohttp's base_url requires them relative to it.
         async with session.request(
             method, path.lstrip("/"), data=data, headers=headers, params=params
@@ -158,6 +191,15 @@ class KubeClient:
             if resp.status >= 400:
                 raise ApiError(resp.status, verb, path, text)
             return json.loads(text) if text else {}
+
+    async def get_text(self, path: str) -> str:
+        """GET a non-JSON endpoint, e.g. the API server's own /metrics (not counted as an API request)."""
+        session = await self._http()
+        async with session.get(path.lstrip("/"), headers={"Accept": "text/plain"}) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise ApiError(resp.status, "get", path, text)
+            return text
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with our field manager; force, since we own what we apply by design."""
@@ -228,8 +270,28 @@ class KubeClient:
             "count": 1,
             "reportingComponent": "modeldeploy",
         }
+        path = object_path("v1", "Event", meta["namespace"])
+        if not self._background_events:
+            await self._post_event(path, event)
+            return
+        if self._events is None:
+            self._events = asyncio.Queue(maxsize=EVENT_BACKLOG)
+            self._senders = [
+                asyncio.create_task(self._send_events(self._events), name=f"modeldeploy-events-{number}")
+                for number in range(EVENT_SENDERS)
+            ]
+        with contextlib.suppress(asyncio.QueueFull):
+            self._events.put_nowait((path, event))
+
+    async def _send_events(self, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+        while True:
+            path, event = await queue.get()
+            try:
+                await self._post_event(path, event)
+            finally:
+                queue.task_done()
+
+    async def _post_event(self, path: str, event: dict[str, Any]) -> None:
         # Events are best effort: losing one must never fail a reconcile.
         with contextlib.suppress(TimeoutError, ApiError, aiohttp.ClientError):
-            await self.request(
-                "create", "POST", object_path("v1", "Event", meta["namespace"]), "events", body=event
-            )
+            await self.request("create", "POST", path, "events", body=event)

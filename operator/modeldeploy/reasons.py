@@ -18,7 +18,7 @@ class ConditionType:
     AVAILABLE: Final = "Available"  # all wanted replicas answer requests
     PROGRESSING: Final = "Progressing"  # a rollout moves, has completed, or is stuck (status False)
     DEGRADED: Final = "Degraded"  # something needs a human fix; the message says what
-    MODEL_LOADED: Final = "ModelLoaded"  # later issue: TF Serving reports the versions AVAILABLE
+    MODEL_LOADED: Final = "ModelLoaded"  # TF Serving reports the wanted versions AVAILABLE (asked live)
 
     ALL: Final = (READY, AVAILABLE, PROGRESSING, DEGRADED, MODEL_LOADED)
 
@@ -50,6 +50,8 @@ REPLICA_SET_UPDATING: Final = "ReplicaSetUpdating"
 ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
 REPLICAS_UNAVAILABLE: Final = "ReplicasUnavailable"
 MODEL_LOADING: Final = "ModelLoading"
+LABEL_WAITING: Final = "LabelWaiting"  # a version label waits for its version to become AVAILABLE
+MODEL_STATUS_UNKNOWN: Final = "ModelStatusUnknown"  # TF Serving could not be asked
 
 # Needs attention.
 INVALID_SPEC: Final = "InvalidSpec"
@@ -76,6 +78,8 @@ ALL_REASONS: Final = (
     ROLLOUT_IN_PROGRESS,
     REPLICAS_UNAVAILABLE,
     MODEL_LOADING,
+    LABEL_WAITING,
+    MODEL_STATUS_UNKNOWN,
     INVALID_SPEC,
     APPLY_FAILED,
     PROGRESS_DEADLINE_EXCEEDED,

@@ -6,17 +6,25 @@ running it twice in a row is the same as running it once, and the second run sen
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
 from modeldeploy import reasons
 from modeldeploy.config import OperatorConfig
+from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
+from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.drift import holds
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
+from modeldeploy.modelstate import ModelState, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.status import Observed, compute_status, status_changed
 
@@ -39,7 +47,7 @@ class Children:
 
 @dataclass
 class Outcome:
-    result: str  # applied | unchanged | invalid | error
+    result: str  # applied | unchanged | invalid | error | terminating (its namespace is being deleted)
     changed: list[str] = field(default_factory=list)
     status_written: bool = False
     error: str | None = None
@@ -69,15 +77,107 @@ def is_owned_by(obj: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
     return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
+def applied_labels(configmap: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """The version labels in the live ConfigMap's models.config (what TF Serving reads now)."""
+    text = ((configmap or {}).get("data") or {}).get(MODELS_CONFIG)
+    if not isinstance(text, str):
+        return None
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError:
+        return None
+    labels: dict[str, int] = {}
+    for model in config.model_config_list.config:
+        labels.update(dict(model.version_labels))
+    return labels
+
+
+def labels_to_apply(
+    spec: ModelDeploymentSpec, applied: Mapping[str, int] | None, state: ModelState | None
+) -> dict[str, int]:
+    """The version labels to write into models.config.
+
+    TF Serving refuses to point a label at a version that is not loaded (unless started with
+    --allow_version_labels_for_unavailable_models) and then rejects the whole config reload. So while TF
+    Serving reports a label's new version as not AVAILABLE, the label keeps the version it points at now
+    (if that one is still AVAILABLE and still wanted), or is left out. When TF Serving's state is unknown
+    (no ready pod, unreachable) the labels are written as specified: at start-up TF Serving loads every
+    version before it assigns labels.
+    """
+    wanted = dict(spec.model.version_labels)
+    if state is None or state.versions is None:
+        return wanted
+    policy = spec.model.version_policy
+    out = {}
+    for label, version in wanted.items():
+        if state.available(version):
+            out[label] = version
+            continue
+        previous = (applied or {}).get(label)
+        still_wanted = policy.kind != "specific" or previous in policy.versions
+        if previous is not None and state.available(previous) and still_wanted:
+            out[label] = previous
+    return out
+
+
 def desired_for(
-    md: Mapping[str, Any], config: OperatorConfig
+    md: Mapping[str, Any],
+    config: OperatorConfig,
+    children: Children | None = None,
+    model_state: ModelState | None = None,
 ) -> tuple[ModelDeploymentSpec | None, list[dict[str, Any]], SpecError | None]:
     meta = md["metadata"]
     try:
         spec = parse_spec(meta["name"], meta["namespace"], md.get("spec") or {}, config)
     except SpecError as error:
         return None, [], error
+    if spec.model.version_labels and model_state is not None:
+        applied = applied_labels((children or Children()).objects.get(("v1", "ConfigMap")))
+        labels = labels_to_apply(spec, applied, model_state)
+        if labels != spec.model.version_labels:
+            spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, version_labels=labels))
     return spec, [with_owner(obj, md) for obj in build_children(spec, config)], None
+
+
+def model_observations(
+    md: Mapping[str, Any],
+    spec: ModelDeploymentSpec | None,
+    state: ModelState | None,
+    desired: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The Observed fields that come from TF Serving's model status (empty when it was not asked)."""
+    if state is None or not state.reachable:
+        return {}
+    if state.versions is None:
+        return {"model_status_error": state.error}
+    configmap = next((obj for obj in desired if obj["kind"] == "ConfigMap"), None)
+    applied = applied_labels(configmap) or {}
+    versions = []
+    for v in state.versions:
+        entry: dict[str, Any] = {"version": v.version, "state": v.state}
+        pointing = sorted(label for label, target in applied.items() if target == v.version)
+        if pointing:
+            entry["labels"] = pointing
+        if v.error:
+            entry["error"] = v.error
+        versions.append(entry)
+    labels = []
+    for name, version in sorted(wanted_labels(md).items() if spec else ()):
+        label: dict[str, Any] = {
+            "name": name,
+            "version": version,
+            "state": state.state_of(version) or "NOT_LOADED",
+        }
+        if name in applied:
+            label["appliedVersion"] = applied[name]
+        labels.append(label)
+    policy = spec.model.version_policy if spec else None
+    return {
+        "model_versions": versions,
+        "model_labels": labels if labels else None,
+        "expected_versions": tuple(policy.versions) if policy and policy.kind == "specific" else (),
+    }
 
 
 async def reconcile(
@@ -86,11 +186,13 @@ async def reconcile(
     config: OperatorConfig,
     client: KubeClient,
     now: datetime.datetime | None = None,
+    model_state: ModelState | None = None,
 ) -> Outcome:
+    """``model_state`` is TF Serving's last answer for this model (see modelstate), None when not asked."""
     started = time.monotonic()
     del started  # timing is measured by the caller, which also logs it
     meta = md["metadata"]
-    spec, desired, spec_error = desired_for(md, config)
+    spec, desired, spec_error = desired_for(md, config, children, model_state)
     outcome = Outcome(result="unchanged")
     apply_error: str | None = None
 
@@ -100,14 +202,26 @@ async def reconcile(
     else:
         wanted = {(obj["apiVersion"], obj["kind"]) for obj in desired}
         try:
+            drifted = []
             for obj in desired:
-                key = (obj["apiVersion"], obj["kind"])
-                live = children.objects.get(key)
-                if live is not None and holds(obj, live):
-                    continue
-                await client.apply(obj)
-                verb = "Created" if live is None else "Updated"
-                outcome.changed.append(f"{verb} {obj['kind']} {obj['metadata']['name']}")
+                live = children.objects.get((obj["apiVersion"], obj["kind"]))
+                if live is None or not holds(obj, live):
+                    drifted.append((obj, live))
+            # The ConfigMap goes first (the pods mount it); the others do not depend on each other.
+            first = [(o, lv) for o, lv in drifted if o["kind"] == "ConfigMap"]
+            rest = [(o, lv) for o, lv in drifted if o["kind"] != "ConfigMap"]
+            for group in (first, rest):
+                results = await asyncio.gather(*(client.apply(o) for o, _ in group), return_exceptions=True)
+                failures = []
+                for (obj, live), result in zip(group, results, strict=True):
+                    if isinstance(result, BaseException):
+                        failures.append(result)
+                        continue
+                    verb = "Created" if live is None else "Updated"
+                    outcome.changed.append(f"{verb} {obj['kind']} {obj['metadata']['name']}")
+                # Record what did apply (events, logs) before reporting the first failure.
+                if failures:
+                    raise failures[0]
             for key in OPTIONAL_KINDS:
                 live = children.objects.get(key)
                 if key not in wanted and live is not None and is_owned_by(live, md):
@@ -117,14 +231,20 @@ async def reconcile(
                     )
                     outcome.changed.append(f"Deleted {key[1]} {live_meta['name']}")
         except ApiError as error:
+            if error.namespace_terminating:
+                # Its namespace is going away and takes the ModelDeployment with it: nothing to restore.
+                outcome.result = "terminating"
+                return outcome
             apply_error = str(error)
             outcome.result = "error"
             outcome.error = apply_error
         else:
             outcome.result = "applied" if outcome.changed else "unchanged"
 
+    deployment = children.objects.get(("apps/v1", "Deployment"))
+    ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
     observed = Observed(
-        deployment=children.objects.get(("apps/v1", "Deployment")),
+        deployment=deployment,
         pods=list(children.pods),
         spec_error=spec_error.message_with_fix() if spec_error else None,
         spec_error_field=spec_error.field if spec_error else None,
@@ -134,6 +254,8 @@ async def reconcile(
         else (md.get("spec", {}).get("model", {}) or {}).get("name") or meta["name"],
         gpu_summary=spec.gpu_summary() if spec else None,
         wants_replicas=spec.wanted_replicas() if spec else 0,
+        cost=hourly_cost(config.pricing, spec.resources, ready) if spec else None,
+        **model_observations(md, spec, model_state, desired),
     )
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))
     outcome.phase = status.get("phase")
@@ -142,8 +264,10 @@ async def reconcile(
         await client.apply_status(meta["namespace"], meta["name"], status)
         outcome.status_written = True
 
-    for change in outcome.changed:
-        await client.create_event(md, "Normal", change.split(" ", 1)[0], change)
+    if outcome.changed:
+        verbs = {change.split(" ", 1)[0] for change in outcome.changed}
+        reason = verbs.pop() if len(verbs) == 1 else "Updated"
+        await client.create_event(md, "Normal", reason, "; ".join(outcome.changed))
     if spec_error is not None and _degraded_message(old_status) != _degraded_message(status):
         await client.create_event(md, "Warning", reasons.INVALID_SPEC, str(spec_error))
     if apply_error is not None:

@@ -80,15 +80,20 @@ class Observed:
     model_name: str = ""  # empty: metadata.name (the spec's default)
     gpu_summary: str | None = None
     wants_replicas: int = 1
-    # Filled by later issues; None means "not known", and the status leaves the field out.
+    # From TF Serving's model status API (see modelstate); None means "not asked", and the status leaves
+    # the field (and the ModelLoaded condition) out. Entries: {version, state, labels?, error?}.
     model_versions: Sequence[Mapping[str, Any]] | None = None
+    # One entry per spec.model.versionLabels label: {name, version, state, appliedVersion?}.
+    model_labels: Sequence[Mapping[str, Any]] | None = None
+    model_status_error: str | None = None  # why TF Serving could not be asked (ModelLoaded Unknown)
+    expected_versions: Sequence[int] = ()  # versionPolicy.specific: each must become AVAILABLE
     cost: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class _Condition:
     type: str
-    status: bool
+    status: bool | None  # None: Unknown
     reason: str
     message: str
 
@@ -139,6 +144,9 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
         _progressing(observed, rollout, wanted, problem, name),
         _degraded(observed, rollout, problem, model, spec, namespace),
     ]
+    model_loaded = _model_loaded(observed, model)
+    if model_loaded is not None:
+        conditions.append(model_loaded)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": _phase(observed, rollout, conditions),
@@ -159,6 +167,8 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     status["model"] = {"name": model}
     if observed.model_versions is not None:
         status["model"]["versions"] = [_plain(v) for v in observed.model_versions]
+    if observed.model_labels is not None:
+        status["model"]["labels"] = [_plain(v) for v in observed.model_labels]
     if observed.cost is not None:
         status["cost"] = dict(observed.cost)
     old_conditions = _map(md.get("status")).get("conditions")
@@ -311,6 +321,64 @@ def _degraded(
     return _Condition(t, False, reasons.AS_EXPECTED, "No problem detected.")
 
 
+_LOADING_STATES = frozenset({"START", "LOADING"})
+
+
+def _model_loaded(o: Observed, model: str) -> _Condition | None:
+    """What TF Serving itself says about the model; None when it was not asked (no ready pod yet)."""
+    t = ConditionType.MODEL_LOADED
+    if o.model_versions is None:
+        if o.model_status_error is None:
+            return None
+        message = f"Cannot read the state of model {model} from TF Serving: {o.model_status_error}."
+        return _Condition(t, None, reasons.MODEL_STATUS_UNKNOWN, message)
+    versions = {_int(v.get("version")): str(v.get("state") or "") for v in o.model_versions}
+    failed = [v for v in o.model_versions if v.get("error")]
+    if failed:
+        v = failed[0]
+        message = f"TF Serving failed to load model {model} version {v.get('version')}: {v.get('error')}"
+        return _Condition(t, False, reasons.MODEL_LOAD_FAILED, message)
+    # A waiting label names what the user changed; it comes before the version loading behind it.
+    waiting = [label for label in o.model_labels or () if label.get("state") != "AVAILABLE"]
+    if waiting:
+        parts = []
+        for label in waiting:
+            applied = label.get("appliedVersion")
+            keep = (
+                f"it keeps pointing at version {applied}"
+                if applied is not None
+                else "it is left out of the model config"
+            )
+            state = label.get("state") or "NOT_LOADED"
+            parts.append(
+                f"label {label.get('name')} waits for version {label.get('version')} ({state}); {keep} "
+                "until that version is AVAILABLE"
+            )
+        return _Condition(t, False, reasons.LABEL_WAITING, f"Model {model}: " + "; ".join(parts) + ".")
+    loading = sorted(n for n, state in versions.items() if state in _LOADING_STATES)
+    if loading:
+        listed = ", ".join(f"{n} ({versions[n]})" for n in loading)
+        return _Condition(
+            t, False, reasons.MODEL_LOADING, f"TF Serving is loading model {model} version {listed}."
+        )
+    missing = [n for n in o.expected_versions if versions.get(n) != "AVAILABLE"]
+    if missing:
+        listed = ", ".join(f"{n} ({versions.get(n) or 'not loaded yet'})" for n in missing)
+        message = (
+            f"Model {model}: version(s) listed in spec.model.versionPolicy.specific not AVAILABLE: {listed}."
+        )
+        return _Condition(t, False, reasons.MODEL_LOADING, message)
+    available = sorted(n for n, state in versions.items() if state == "AVAILABLE")
+    if not available:
+        message = f"TF Serving has no AVAILABLE version of model {model} yet."
+        return _Condition(t, False, reasons.MODEL_LOADING, message)
+    labels = ", ".join(f"{label.get('name')}->{label.get('version')}" for label in o.model_labels or ())
+    message = f"TF Serving serves model {model} version(s) {', '.join(map(str, available))}" + (
+        f"; labels {labels}." if labels else "."
+    )
+    return _Condition(t, True, reasons.MODEL_AVAILABLE, message)
+
+
 def _phase(o: Observed, r: _Rollout, conditions: Sequence[_Condition]) -> str:
     by_type = {c.type: c for c in conditions}
     if o.spec_error is not None and not r.exists:
@@ -333,7 +401,7 @@ def _stamp(
     stamp = _rfc3339(now)
     result = []
     for c in conditions:
-        status = "True" if c.status else "False"
+        status = "Unknown" if c.status is None else "True" if c.status else "False"
         before = previous.get(c.type)
         unchanged = before is not None and before.get("status") == status and before.get("lastTransitionTime")
         result.append(

@@ -123,6 +123,7 @@ def test_printer_columns(version: dict[str, Any]) -> None:
         "Ready",
         "Phase",
         "GPU",
+        "Cost",
         "Age",
         "URI",
     ]
@@ -131,6 +132,7 @@ def test_printer_columns(version: dict[str, Any]) -> None:
         "Ready": ".status.ready",
         "Phase": ".status.phase",
         "GPU": ".status.gpu",
+        "Cost": ".status.cost.hourly",
         "Age": ".metadata.creationTimestamp",
         "URI": ".spec.model.uri",
     }

@@ -1,7 +1,7 @@
 """What users install: the CRD copies, the kustomize base, the samples, the Helm chart and the Dockerfile.
 
 These tests need no cluster. Those that render need `kubectl` (for kustomize) or the project's `helm`
-($MODELDEPLOY_BIN_DIR, default ~/.cache/modeldeploy/bin) and are skipped, saying why, without them.
+($MODELDEPLOY_BIN_DIR, default ~/.cache/modeldeploy/bin; tools/build.sh builds it) and fail without them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from modeldeploy.localcluster.binaries import bin_dir, kubectl_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -205,9 +206,7 @@ def test_every_sample_model_is_tested() -> None:
 
 @pytest.fixture(scope="module")
 def kustomize_docs() -> list[Doc]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed")
+    kubectl = kubectl_path()  # fails, saying how to get kubectl, when there is none
     out = subprocess.run(
         [kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=120, check=False
     )
@@ -270,10 +269,8 @@ def test_kustomize_base_excludes_samples() -> None:
 
 
 def helm_binary() -> str:
-    bin_dir = Path(os.environ.get("MODELDEPLOY_BIN_DIR", Path.home() / ".cache" / "modeldeploy" / "bin"))
-    helm = bin_dir / "helm"
-    if not os.access(helm, os.X_OK):
-        pytest.skip(f"helm is not built yet at {helm} (run the local cluster build)")
+    helm = bin_dir() / "helm"
+    assert os.access(helm, os.X_OK), f"helm is not built at {helm}: run tools/build.sh"
     return str(helm)
 
 
@@ -325,6 +322,19 @@ def test_helm_schema_allows_every_operator_config_key() -> None:
     chart_keys = set(schema["properties"]["config"]["properties"])
     # watchNamespaces is a top-level value: RBAC depends on it too.
     assert chart_keys | {"watchNamespaces"} == set(config._FIELDS)
+
+
+def test_install_docs_describe_every_operator_config_key() -> None:
+    from modeldeploy import config
+
+    docs = (ROOT / "docs" / "install.md").read_text()
+    reference = docs[docs.index("## Operator configuration reference") :]
+    reference = reference[: reference.index("\n## ", 1)]
+    nested = ["modelStatus.pollSeconds", "modelStatus.inFlightPollSeconds", "modelStatus.timeoutSeconds"]
+    nested += ["modelStatus.endpointOverride", "pricing.currency", "pricing.cpuHourly"]
+    nested += ["pricing.memoryGiBHourly", "pricing.gpuHourly"]
+    undocumented = [key for key in [*config._FIELDS, *nested] if f"`{key}" not in reference]
+    assert not undocumented, f"docs/install.md's configuration reference misses {undocumented}"
 
 
 def test_helm_default_install_is_cluster_wide() -> None:

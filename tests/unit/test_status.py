@@ -151,14 +151,19 @@ def summary(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 def assert_well_formed(status: Mapping[str, Any]) -> None:
     """Shape every status must have, whatever the scenario."""
     assert status["phase"] in Phase.ALL
-    assert [c["type"] for c in status["conditions"]] == [
+    # ModelLoaded comes last, and only once TF Serving was asked (it says nothing before).
+    types = [c["type"] for c in status["conditions"]]
+    assert types[:4] == [
         ConditionType.READY,
         ConditionType.AVAILABLE,
         ConditionType.PROGRESSING,
         ConditionType.DEGRADED,
     ]
+    assert types[4:] in ([], [ConditionType.MODEL_LOADED])
     for c in status["conditions"]:
-        assert c["status"] in ("True", "False")
+        assert c["status"] in (
+            ("True", "False", "Unknown") if c["type"] == "ModelLoaded" else ("True", "False")
+        )
         assert c["reason"] in reasons.ALL_REASONS
         assert c["message"], f"{c['type']} has an empty message"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", c["lastTransitionTime"])
@@ -627,7 +632,9 @@ def test_removed_fields_are_deleted_by_the_patch() -> None:
     patch = status_patch(with_gpu, without)
     assert patch["gpu"] is None
     assert patch["model"] == {"versions": None}
-    assert "conditions" not in patch
+    # Without TF Serving's answer the ModelLoaded condition goes too; the others stay as they were.
+    assert [c["type"] for c in patch["conditions"]] == ["Ready", "Available", "Progressing", "Degraded"]
+    assert patch["conditions"] == with_gpu["conditions"][:4]
 
 
 def test_status_changed_against_an_empty_status() -> None:
@@ -684,3 +691,87 @@ def test_status_fits_the_crd_status_schema(scenario: str) -> None:
     crd = yaml.safe_load(CRD.read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     _check(run(**STATUS_SCENARIOS[scenario]), schema, "status")
+
+
+# --- ModelLoaded: what TF Serving itself reports (issue 5) ------------------------------------------------
+
+
+def test_model_loaded_is_absent_until_tf_serving_was_asked() -> None:
+    assert all(c["type"] != "ModelLoaded" for c in run()["conditions"])
+
+
+def test_model_loaded_true_when_the_versions_are_available() -> None:
+    versions = [{"version": 3, "state": "AVAILABLE", "labels": ["stable"]}]
+    labels = [{"name": "stable", "version": 3, "state": "AVAILABLE", "appliedVersion": 3}]
+    status = run(model_versions=versions, model_labels=labels, expected_versions=(3,))
+    loaded = condition(status, "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("True", reasons.MODEL_AVAILABLE)
+    assert "version(s) 3" in loaded["message"] and "stable->3" in loaded["message"]
+    assert status["model"]["labels"] == labels
+    assert status["phase"] == Phase.READY
+
+
+def test_model_loaded_false_while_a_version_loads() -> None:
+    versions = [{"version": 3, "state": "AVAILABLE"}, {"version": 4, "state": "LOADING"}]
+    loaded = condition(run(model_versions=versions), "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.MODEL_LOADING)
+    assert "version 4 (LOADING)" in loaded["message"]
+
+
+def test_no_available_version_is_model_loading() -> None:
+    loaded = condition(run(model_versions=[]), "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.MODEL_LOADING)
+
+
+def test_specific_version_not_reported_yet_is_model_loading() -> None:
+    versions = [{"version": 3, "state": "AVAILABLE"}]
+    loaded = condition(run(model_versions=versions, expected_versions=(3, 4)), "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.MODEL_LOADING)
+    assert "4 (not loaded yet)" in loaded["message"]
+
+
+def test_label_waiting_for_its_version_names_label_and_versions() -> None:
+    versions = [
+        {"version": 3, "state": "AVAILABLE", "labels": ["canary", "stable"]},
+        {"version": 4, "state": "END"},
+    ]
+    labels = [
+        {"name": "canary", "version": 4, "state": "END", "appliedVersion": 3},
+        {"name": "stable", "version": 3, "state": "AVAILABLE", "appliedVersion": 3},
+    ]
+    loaded = condition(run(model_versions=versions, model_labels=labels), "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.LABEL_WAITING)
+    assert "label canary waits for version 4 (END)" in loaded["message"]
+    assert "keeps pointing at version 3" in loaded["message"]
+
+
+def test_failed_load_is_model_load_failed_in_model_loaded_and_degraded() -> None:
+    error = "NOT_FOUND: Could not find SavedModel .pb or .pbtxt at supplied export directory path"
+    versions = [{"version": 5, "state": "END", "error": error}]
+    status = run(model_versions=versions)
+    loaded = condition(status, "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.MODEL_LOAD_FAILED)
+    assert error in loaded["message"]
+    degraded = condition(status, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", reasons.MODEL_LOAD_FAILED)
+    assert error in degraded["message"]
+    assert status["phase"] == Phase.DEGRADED
+
+
+def test_tf_serving_answer_that_is_not_a_status_is_model_loaded_unknown() -> None:
+    status = run(
+        model_status_error="TF Serving at http://resnet.vision.svc:8501/v1/models/resnet answered HTTP 503"
+    )
+    loaded = condition(status, "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("Unknown", reasons.MODEL_STATUS_UNKNOWN)
+    assert "answered HTTP 503" in loaded["message"]
+    assert "versions" not in status["model"]
+    assert status["phase"] == Phase.READY  # the pods' readiness probes still tell the truth about serving
+
+
+def test_model_labels_fit_the_crd() -> None:
+    crd = yaml.safe_load(CRD.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    labels = [{"name": "canary", "version": 4, "state": "LOADING", "appliedVersion": 3}]
+    versions = [{"version": 3, "state": "AVAILABLE", "labels": ["canary"]}]
+    _check(run(model_versions=versions, model_labels=labels), schema, "status")

@@ -49,11 +49,14 @@ class LocalCluster:
         nodes: Sequence[NodeSpec] | None = None,
         apiserver_args: Sequence[str] = (),
         controller_manager_args: Sequence[str] = (),
+        kwok_stages: Path | None = None,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
         self.nodes = list(nodes) if nodes is not None else default_pool()
         self.extra_apiserver_args = list(apiserver_args)
         self.extra_controller_manager_args = list(controller_manager_args)
+        # Optional KWOK config file of Stage objects; its Pod stages replace KWOK's default ones.
+        self.kwok_stages = kwok_stages
         self.ports = Ports()
         self.components: dict[str, Component] = {}
         self.pki: Pki | None = None
@@ -273,6 +276,7 @@ class LocalCluster:
                 f"--node-port={self.ports.kwok}",
                 "--cidr=10.244.0.0/16",
                 "--node-lease-duration-seconds=40",
+                *([f"--config={self.kwok_stages}"] if self.kwok_stages else []),
             ],
         )
 

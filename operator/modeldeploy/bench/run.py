@@ -1,0 +1,402 @@
+"""`modeldeploy bench`: the operator against a direct client, on a fresh local cluster it starts itself.
+
+Phases, in one run and one cluster:
+1. direct: the children `render` makes for N ModelDeployments, server-side applied by a plain client with
+   C concurrent ModelDeployments (children of one in order), into namespace bench-direct;
+2. operator: N ModelDeployments applied the same way into bench-operator, timed until all children exist
+   and until all are Ready;
+3. idle: writes the API server receives while nothing changes;
+4. restart: the operator killed and started again with N existing, timed until it has reconciled all N.
+
+Request counts come from the API server's own apiserver_request_total, minus what the benchmark itself
+sent (which it counts). The operator watches only bench-operator so that the direct phase's objects,
+which carry the same labels, are not in its caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from modeldeploy import metrics
+from modeldeploy.bench import apiserver, procstat, report
+from modeldeploy.bench.apiserver import Requests
+from modeldeploy.config import OperatorConfig, load_config
+from modeldeploy.desired import build_children
+from modeldeploy.kube import MD_API_VERSION, MD_KIND, RESOURCES, Credentials, KubeClient, object_path
+from modeldeploy.localcluster import LocalCluster, NodeSpec
+from modeldeploy.localcluster.binaries import project_root
+from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.spec import parse_spec
+
+OPERATOR_NS = "bench-operator"
+DIRECT_NS = "bench-direct"
+PODS_PER_NODE = 250
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+T = TypeVar("T")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def model(index: int, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": MD_API_VERSION,
+        "kind": MD_KIND,
+        "metadata": {"name": f"model-{index:05d}", "namespace": namespace},
+        "spec": {"model": {"uri": f"gs://bench/models/model-{index:05d}"}},
+    }
+
+
+def rendered(md: Mapping[str, Any], config: OperatorConfig) -> list[dict[str, Any]]:
+    meta = md["metadata"]
+    return build_children(parse_spec(meta["name"], meta["namespace"], md["spec"], config), config)
+
+
+def node_pool(count: int) -> list[NodeSpec]:
+    # Every ModelDeployment has one replica in each namespace: 2N pods, with a tenth spare.
+    nodes = max(1, math.ceil(2 * count * 1.1 / PODS_PER_NODE))
+    return [
+        NodeSpec(name=f"kwok-bench-{i}", cpu=str(PODS_PER_NODE * 2), memory="2Ti", pods=PODS_PER_NODE)
+        for i in range(nodes)
+    ]
+
+
+def admin_credentials(cluster: LocalCluster) -> Credentials:
+    assert cluster.pki is not None
+    return Credentials(
+        server=cluster.server,
+        ca_path=str(cluster.pki.ca_cert),
+        certificate_path=str(cluster.pki.admin_cert),
+        private_key_path=str(cluster.pki.admin_key),
+    )
+
+
+def own_requests() -> Counter[apiserver.RequestKey]:
+    """What this process's KubeClient sent, keyed as the API server counts it."""
+    sent: Counter[apiserver.RequestKey] = Counter()
+    for family in metrics.REGISTRY.collect():
+        if family.name != "modeldeploy_api_requests":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                resource, _, sub = sample.labels["resource"].partition("/")
+                sent[(sample.labels["verb"].upper(), resource, sub)] += int(sample.value)
+    return sent
+
+
+async def bounded(items: Sequence[T], concurrency: int, work: Callable[[T], Awaitable[None]]) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: T) -> None:
+        async with semaphore:
+            await work(item)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+async def poll(probe: Callable[[], Awaitable[bool]], timeout: float, interval: float, what: str) -> float:
+    """Seconds until `probe` is true (checked every `interval`), or TimeoutError."""
+    started = time.monotonic()
+    while True:
+        if await probe():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, workdir: Path) -> None:
+        self.args = args
+        self.count: int = args.count
+        self.concurrency: int = args.concurrency
+        self.cluster = cluster
+        self.workdir = workdir
+        self.config = load_config(None, {})
+        self.client = KubeClient(admin_credentials(cluster), pool_size=max(8, self.concurrency * 2))
+        # Polling lists cost the API server too: poll less often as N grows.
+        self.interval = max(0.5, self.count / 400)
+        self.models = [model(i, OPERATOR_NS) for i in range(self.count)]
+        self.expected = self._expected(self.models)
+        self.operator: OperatorProcess | None = None
+
+    @staticmethod
+    def _expected(models: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]]:
+        config = load_config(None, {})
+        kinds: dict[tuple[str, str], set[str]] = {}
+        for md in models:
+            for obj in rendered(md, config):
+                kinds.setdefault((obj["apiVersion"], obj["kind"]), set()).add(obj["metadata"]["name"])
+        return kinds
+
+    # -- API helpers ---------------------------------------------------------------------------------
+
+    async def apiserver_requests(self) -> Requests:
+        return apiserver.parse_request_totals(await self.client.get_text("/metrics"))
+
+    async def list_items(
+        self, api_version: str, kind: str, namespace: str, metadata_only: bool
+    ) -> list[dict[str, Any]]:
+        body = await self.client.request(
+            "list",
+            "GET",
+            object_path(api_version, kind, namespace),
+            RESOURCES[(api_version, kind)],
+            accept=METADATA_LIST if metadata_only else "application/json",
+        )
+        items: list[dict[str, Any]] = body.get("items") or []
+        return items
+
+    async def children_exist(self, namespace: str) -> bool:
+        for (api_version, kind), names in self.expected.items():
+            items = await self.list_items(api_version, kind, namespace, metadata_only=True)
+            if not names <= {item["metadata"]["name"] for item in items}:
+                return False
+        return True
+
+    async def all_ready(self) -> bool:
+        items = await self.list_items(MD_API_VERSION, MD_KIND, OPERATOR_NS, metadata_only=False)
+        ready = sum(1 for item in items if (item.get("status") or {}).get("phase") == "Ready")
+        return ready == self.count
+
+    async def deployments_available(self, namespace: str) -> bool:
+        items = await self.list_items("apps/v1", "Deployment", namespace, metadata_only=False)
+        available = 0
+        for item in items:
+            status = item.get("status") or {}
+            wanted = item.get("spec", {}).get("replicas", 1)
+            if status.get("availableReplicas", 0) >= wanted and status.get("updatedReplicas", 0) >= wanted:
+                available += 1
+        return available >= self.count
+
+    # -- phases --------------------------------------------------------------------------------------
+
+    async def direct_phase(self) -> tuple[dict[str, float], Requests]:
+        sets = [rendered(model(i, DIRECT_NS), self.config) for i in range(self.count)]
+
+        async def apply_set(children: list[dict[str, Any]]) -> None:
+            for obj in children:
+                await self.client.apply(obj)
+
+        before, sent = await self.apiserver_requests(), own_requests()
+        started = time.monotonic()
+        await bounded(sets, self.concurrency, apply_set)
+        children = time.monotonic() - started
+        log(f"direct: all children applied in {children:.1f}s; waiting for the Deployments")
+        available = children + await poll(
+            lambda: self.deployments_available(DIRECT_NS), self.args.timeout, self.interval, "Deployments"
+        )
+        # The direct client's applies are the figure; only the benchmark's polling is taken off.
+        polling = Counter({k: v for k, v in (own_requests() - sent).items() if k[0] in ("LIST", "GET")})
+        requests = apiserver.subtract(apiserver.diff(await self.apiserver_requests(), before), polling)
+        return {"children_seconds": children, "available_seconds": available}, requests
+
+    def start_operator(self) -> OperatorProcess:
+        operator = OperatorProcess(
+            kubeconfig=self.cluster.kubeconfig,
+            log_path=self.workdir / "logs" / "operator.log",
+            args=[f"--workers={self.concurrency}", f"--namespace={OPERATOR_NS}", *self.args.operator_arg],
+        )
+        operator.start(timeout=120)
+        self.operator = operator
+        return operator
+
+    async def operator_phase(self) -> tuple[dict[str, float], Requests]:
+        before, sent = await self.apiserver_requests(), own_requests()
+        started = time.monotonic()
+        await bounded(self.models, self.concurrency, self._apply_model)
+        applied = time.monotonic() - started
+        log(f"operator: {self.count} ModelDeployments applied in {applied:.1f}s")
+        children = applied + await poll(
+            lambda: self.children_exist(OPERATOR_NS), self.args.timeout, self.interval, "children"
+        )
+        log(f"operator: all children exist after {children:.1f}s")
+        ready = children + await poll(self.all_ready, self.args.timeout, self.interval, "Ready")
+        log(f"operator: all Ready after {ready:.1f}s")
+        requests = apiserver.subtract(
+            apiserver.diff(await self.apiserver_requests(), before), own_requests() - sent
+        )
+        return {"apply_seconds": applied, "children_seconds": children, "ready_seconds": ready}, requests
+
+    async def _apply_model(self, md: dict[str, Any]) -> None:
+        await self.client.apply(md)
+
+    async def idle_phase(self, operator: OperatorProcess) -> dict[str, Any]:
+        seconds = float(self.args.idle_seconds)
+        before = await self.apiserver_requests()
+        counted_before = operator_writes(operator)
+        await asyncio.sleep(seconds)
+        after = await self.apiserver_requests()
+        writes = apiserver.writes(apiserver.diff(after, before))
+        ours = apiserver.only(writes, apiserver.OPERATOR_RESOURCES)
+        others = Counter(
+            {
+                k: v
+                for k, v in writes.items()
+                if k[1] not in apiserver.OPERATOR_RESOURCES and k[1] not in apiserver.COORDINATION_RESOURCES
+            }
+        )
+        return {
+            "seconds": seconds,
+            "writes": sum(ours.values()),
+            "writes_by_resource": apiserver.by_resource(ours),
+            "other_writes_by_resource": apiserver.by_resource(others),
+            "operator_counted_writes": operator_writes(operator) - counted_before,
+        }
+
+    async def restart_phase(self) -> tuple[dict[str, Any], OperatorProcess]:
+        assert self.operator is not None
+        self.operator.kill()
+        before = await self.apiserver_requests()
+        started = time.monotonic()
+        operator = await asyncio.to_thread(self.start_operator)
+
+        async def converged() -> bool:
+            reconciles = await asyncio.to_thread(reconciles_total, operator)
+            return reconciles >= self.count and await self.all_ready()
+
+        await poll(converged, self.args.timeout, min(self.interval, 1.0), "restart convergence")
+        seconds = time.monotonic() - started
+        requests = apiserver.diff(await self.apiserver_requests(), before)
+        ours = apiserver.only(requests, apiserver.OPERATOR_RESOURCES)
+        return {
+            "converge_seconds": seconds,
+            "reconciles": await asyncio.to_thread(reconciles_total, operator),
+            "writes": sum(apiserver.writes(ours).values()),
+            "requests_by_verb": apiserver.by_verb(ours),
+        }, operator
+
+
+def metric_total(text: str, name: str, verbs: Iterable[str] | None = None) -> int:
+    total = 0.0
+    wanted = set(verbs) if verbs is not None else None
+    for line in text.splitlines():
+        match = re.match(rf"{name}(?:\{{([^}}]*)\}})? (\S+)$", line)
+        if match is None:
+            continue
+        if wanted is not None:
+            verb = re.search(r'verb="([^"]*)"', match.group(1) or "")
+            if verb is None or verb.group(1) not in wanted:
+                continue
+        total += float(match.group(2))
+    return int(total)
+
+
+def reconciles_total(operator: OperatorProcess) -> int:
+    try:
+        return metric_total(operator.metrics_text(), "modeldeploy_reconciles_total")
+    except OSError:
+        return 0
+
+
+def operator_writes(operator: OperatorProcess) -> int:
+    return metric_total(
+        operator.metrics_text(), "modeldeploy_api_requests_total", verbs=("apply", "delete", "create")
+    )
+
+
+def per_md(requests: Requests, count: int) -> dict[str, float]:
+    return {verb: round(value / count, 2) for verb, value in apiserver.by_verb(requests).items()}
+
+
+async def run_phases(bench: Bench) -> dict[str, Any]:
+    cluster = bench.cluster
+    try:
+        log(f"direct: applying the children of {bench.count} ModelDeployments")
+        direct, direct_requests = await bench.direct_phase()
+        log(f"direct: Deployments available after {direct['available_seconds']:.1f}s; starting the operator")
+        operator = await asyncio.to_thread(bench.start_operator)
+        first_pid = operator.pid
+        op, op_requests = await bench.operator_phase()
+        log(f"idle: {bench.args.idle_seconds} s")
+        idle = await bench.idle_phase(operator)
+        assert first_pid is not None
+        rss, cpu = procstat.peak_rss_mb(first_pid), procstat.cpu_seconds(first_pid)
+        log("restart: killing the operator and starting it again")
+        restart, operator = await bench.restart_phase()
+        assert operator.pid is not None
+        restart_rss, restart_cpu = procstat.peak_rss_mb(operator.pid), procstat.cpu_seconds(operator.pid)
+    finally:
+        if bench.operator is not None:
+            bench.operator.stop()
+        await bench.client.close()
+
+    op_scoped = apiserver.only(op_requests, apiserver.OPERATOR_RESOURCES)
+    direct_scoped = apiserver.only(direct_requests, apiserver.OPERATOR_RESOURCES)
+    n = bench.count
+    result: dict[str, Any] = {
+        "count": n,
+        "concurrency": bench.concurrency,
+        "nodes": len(cluster.nodes),
+        "cpus": os.cpu_count(),
+        "operator": {k: round(v, 2) for k, v in op.items()},
+        "direct": {k: round(v, 2) for k, v in direct.items()},
+        "ratio": round(op["children_seconds"] / max(direct["children_seconds"], 1e-6), 2),
+        "api_requests_per_md": {
+            "operator": per_md(op_scoped, n),
+            "direct": per_md(direct_scoped, n),
+            "operator_writes": round(sum(apiserver.writes(op_scoped).values()) / n, 2),
+            "direct_writes": round(sum(apiserver.writes(direct_scoped).values()) / n, 2),
+            "operator_by_resource": apiserver.by_resource(op_scoped),
+            "direct_by_resource": apiserver.by_resource(direct_scoped),
+        },
+        "idle": idle,
+        "operator_process": {
+            "rss_peak_mb": round(max(rss, restart_rss), 1),
+            "create_rss_peak_mb": round(rss, 1),
+            "cpu_seconds": round(cpu, 2),
+            "restart_rss_peak_mb": round(restart_rss, 1),
+            "restart_cpu_seconds": round(restart_cpu, 2),
+        },
+        "restart": {**restart, "converge_seconds": round(restart["converge_seconds"], 2)},
+    }
+    result["goals"] = [goal.as_dict() for goal in report.goals(result)]
+    return result
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.concurrency < 1:
+        print("error: --count and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
+    cluster = LocalCluster(workdir=workdir, nodes=node_pool(args.count))
+    started = time.monotonic()
+    log(f"starting a local cluster with {len(cluster.nodes)} nodes in {workdir}")
+    try:
+        cluster.start(timeout=180)
+        cluster.install_crds(project_root() / "crds")
+        cluster.apply_objects(
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+                for ns in (OPERATOR_NS, DIRECT_NS)
+            ]
+        )
+        log(f"cluster ready in {time.monotonic() - started:.1f}s")
+        bench = Bench(args, cluster, workdir)
+        result = asyncio.run(run_phases(bench))
+    finally:
+        cluster.stop()
+    result["total_seconds"] = round(time.monotonic() - started, 1)
+    print(report.table(result), flush=True)
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwrote {output}", flush=True)
+    if not args.keep and not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0

@@ -1,0 +1,70 @@
+"""`modeldeploy bench` at N=5: it runs end to end and reports every figure (values are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# Every figure the issue asks for, as paths into the JSON the benchmark writes.
+FIGURES = [
+    ("operator", "apply_seconds"),
+    ("operator", "children_seconds"),
+    ("operator", "ready_seconds"),
+    ("direct", "children_seconds"),
+    ("direct", "available_seconds"),
+    ("ratio",),
+    ("idle", "seconds"),
+    ("idle", "writes"),
+    ("idle", "operator_counted_writes"),
+    ("api_requests_per_md", "operator_writes"),
+    ("api_requests_per_md", "direct_writes"),
+    ("operator_process", "rss_peak_mb"),
+    ("operator_process", "create_rss_peak_mb"),
+    ("operator_process", "cpu_seconds"),
+    ("operator_process", "restart_rss_peak_mb"),
+    ("operator_process", "restart_cpu_seconds"),
+    ("restart", "converge_seconds"),
+    ("restart", "reconciles"),
+    ("restart", "writes"),
+]
+GOALS = ("ratio operator/direct", "zero writes while idle", "peak RSS", "restart convergence")
+
+
+def figure(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = result
+    for key in path:
+        assert isinstance(value, dict) and key in value, f"{'.'.join(path)} missing from the bench JSON"
+        value = value[key]
+    return value
+
+
+def test_bench_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "modeldeploy.cli", "bench", "--count", "5", "--idle-seconds", "3",
+         "--output", str(output), "--workdir", str(tmp_path / "cluster"), "--timeout", "120"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(output.read_text())
+    assert result["count"] == 5
+    for path in FIGURES:
+        value = figure(result, path)
+        assert isinstance(value, int | float) and value >= 0, f"{'.'.join(path)} = {value!r}"
+    # Requests per ModelDeployment come from the API server, by verb: the operator's applies are there.
+    per_md = result["api_requests_per_md"]
+    assert per_md["operator"].get("APPLY", 0) > 0 and per_md["direct"].get("APPLY", 0) > 0
+    assert all(isinstance(v, int | float) and v >= 0 for v in per_md["operator"].values())
+    assert result["restart"]["reconciles"] >= 5  # the restart is timed until a full reconcile pass
+    # Goals are reported as met or not, never enforced.
+    names = [goal["name"] for goal in result["goals"]]
+    assert [any(g in name for name in names) for g in GOALS] == [True] * len(GOALS)
+    assert all(isinstance(goal["met"], bool) for goal in result["goals"])
+    table = run.stdout
+    for heading in ("all children exist", "ratio operator/direct", "writes while idle", "peak RSS",
+                    "restart: time to converge", "goals"):  # fmt: skip
+        assert heading in table, table
+    assert table.count(" met") >= len(GOALS)

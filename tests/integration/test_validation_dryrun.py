@@ -1,0 +1,51 @@
+"""Property: every spec the pure validator accepts renders children the real API server accepts
+(server-side dry run into a namespace enforcing PodSecurity restricted). The strategies are the pure
+property test's (tests/unit/test_properties.py); this adds the API server's verdict for 25 examples."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from modeldeploy.config import default_config
+from modeldeploy.desired import build_children
+from modeldeploy.spec import SpecError, parse_spec
+from tests.conftest import Kube, make_namespace
+from tests.unit.test_properties import specs
+
+CONFIG = default_config()
+
+
+@pytest.fixture(scope="module")
+def dry_run_namespace(kube: Kube) -> str:
+    return make_namespace(kube, prefix="dryrun")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=specs)
+def test_accepted_specs_render_objects_the_api_server_accepts(
+    kube: Kube, dry_run_namespace: str, spec: Any
+) -> None:
+    try:
+        md = parse_spec("prop", dry_run_namespace, spec, CONFIG)
+    except SpecError:
+        return
+    children = build_children(md, CONFIG)
+    result = kube.run(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=modeldeploy",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": children}),
+        check=False,
+    )
+    assert result.returncode == 0, f"spec {spec!r}\nrejected: {result.stderr}"
