@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
+from modeldeploy.informer import Store
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
@@ -18,31 +19,28 @@ from modeldeploy.workqueue import Key, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
 
-MD_LABEL = "serving.modeldeploy.io/model-deployment"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 RESYNC_SECONDS = 300.0
 
 
 @dataclass
 class Caches:
-    """Views of Kopf's indexes, keyed by (namespace, ModelDeployment name).
+    """What the workers read, keyed by (namespace, ModelDeployment name).
 
-    Kopf fills every index before it runs the ModelDeployment handlers, so the first reconcile after a
+    ModelDeployments come from Kopf's events; children and pods from our informers' stores (see
+    informer.py), which the workers wait for (``Controller.synced``) so that the first reconcile after a
     start already sees the children that exist and does not re-apply them blindly.
     """
 
     models: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
-    children: dict[ChildKey, Mapping[Key, Iterable[Mapping[str, Any]]]] = field(default_factory=dict)
-    pods: Mapping[Key, Iterable[Mapping[str, Any]]] | None = None
+    children: Mapping[ChildKey, Store] = field(default_factory=dict)
+    pods: Store = field(default_factory=Store)
 
     def children_of(self, key: Key) -> Children:
         objects: dict[ChildKey, Mapping[str, Any]] = {}
-        for kind, index in self.children.items():
-            if key in index:
-                for obj in index[key]:
-                    objects[kind] = obj
-        pods = list(self.pods[key]) if self.pods is not None and key in self.pods else []
-        return Children(objects=objects, pods=pods)
+        for kind, store in self.children.items():
+            for obj in store.get(key):
+                objects[kind] = obj
+        return Children(objects=objects, pods=self.pods.get(key))
 
 
 @dataclass
@@ -52,12 +50,13 @@ class Controller:
     workers: int = 8
     queue: WorkQueue = field(default_factory=WorkQueue)
     caches: Caches = field(default_factory=Caches)
+    # Set once the children and pods caches hold a full LIST; None when there is nothing to wait for.
+    synced: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     poller: ModelPoller | None = None
 
     def pods_of(self, key: Key) -> list[Mapping[str, Any]]:
-        pods = self.caches.pods  # re-read: the handlers replace the index view
-        return list(pods[key]) if pods is not None and key in pods else []
+        return self.caches.pods.get(key)
 
     def start(self) -> None:
         metrics.WORKERS.set(self.workers)
@@ -110,6 +109,10 @@ class Controller:
                 self.queue.add(key)
 
     async def _worker(self) -> None:
+        # ModelDeployment events that arrive earlier just queue: reconciling before the children are
+        # known would re-apply every child of every model after each restart.
+        if self.synced is not None:
+            await self.synced.wait()
         while True:
             key = await self.queue.get()
             metrics.WORKERS_BUSY.inc()

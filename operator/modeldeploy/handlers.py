@@ -1,4 +1,10 @@
-"""Kopf registration only: watches feed the controller's caches and queue; no logic lives here."""
+"""Kopf registration only: ModelDeployment events feed the controller's queue; no logic lives here.
+
+Children and pods are not Kopf's: our informers (informer.py) list and watch them, started and stopped
+with the operator. A standby replica keeps its informers running while paused: they only read, its
+workers are held by the PeeringGate, and when it takes over its caches are already warm, so the new
+active replica reconciles at once instead of waiting for thousands of objects to be listed again.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +18,15 @@ from typing import Any
 import kopf
 
 from modeldeploy.config import OperatorConfig
-from modeldeploy.controller import MANAGED_BY_LABEL, MD_LABEL, Controller
-from modeldeploy.kube import FIELD_MANAGER, ApiError, KubeClient, credentials_from_kopf
+from modeldeploy.controller import Controller
+from modeldeploy.informer import Informers, slim
+from modeldeploy.kube import ApiError, KubeClient, credentials_from_kopf
 from modeldeploy.workqueue import Key
 
 log = logging.getLogger("modeldeploy.peering")
 
 GROUP = "serving.modeldeploy.io"
 VERSION = "v1alpha1"
-MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
-
-# Children by (group, version, plural) -> the (apiVersion, kind) the reconciler knows them by.
-CHILD_RESOURCES: dict[tuple[str, str, str], tuple[str, str]] = {
-    ("", "v1", "configmaps"): ("v1", "ConfigMap"),
-    ("", "v1", "services"): ("v1", "Service"),
-    ("apps", "v1", "deployments"): ("apps/v1", "Deployment"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"): ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("policy", "v1", "poddisruptionbudgets"): ("policy/v1", "PodDisruptionBudget"),
-}
-
 
 # Peering (active/standby replicas). A replica's heartbeat is valid for PEERING_LIFETIME seconds and Kopf
 # renews it every 1-5 s (lifetime minus 5-10 s, at least 1 s), so a killed active replica is declared dead,
@@ -52,6 +48,7 @@ class Runtime:
     identity: str | None = None
     namespaces: tuple[str, ...] = ()
     gate: PeeringGate | None = None
+    informers: Informers | None = None
 
 
 def configure(
@@ -157,13 +154,6 @@ def _controller() -> Controller:
     return Runtime.controller
 
 
-def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
-    # managedFields are most of an object's size and the reconciler never reads them.
-    obj = dict(body)
-    obj["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-    return obj
-
-
 @kopf.on.login()
 def login(**kwargs: Any) -> Any:
     # Kopf and our client use the same identity; start-up (which runs first) already logged in.
@@ -181,14 +171,16 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
-    selector = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
-    for _group, _version, plural in [*CHILD_RESOURCES, ("", "v1", "pods")]:
-        settings.watching.label_selectors[plural] = selector
     if Runtime.credentials is None:
         Runtime.credentials = kopf.login_via_client(settings=settings, **kwargs)
     client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 2))
     controller = PeeredController(config=Runtime.config, client=client, workers=Runtime.workers)
+    informers = Informers(client=client, on_change=controller.child_changed, namespaces=Runtime.namespaces)
+    controller.caches.children = informers.children
+    controller.caches.pods = informers.pods
+    controller.synced = informers.synced
     Runtime.controller = controller
+    Runtime.informers = informers
     if not settings.peering.standalone:
         settings.peering.lifetime = PEERING_LIFETIME
         if settings.peering.clusterwide:
@@ -208,6 +200,7 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         controller.gate = gate
         Runtime.gate = gate
         gate.start()
+    informers.start()
     controller.start()
 
 
@@ -215,6 +208,8 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
 async def cleanup(**_: Any) -> None:
     if Runtime.gate is not None:
         await Runtime.gate.stop()
+    if Runtime.informers is not None:
+        await Runtime.informers.stop()
     if Runtime.controller is not None:
         await Runtime.controller.stop()
 
@@ -224,65 +219,7 @@ def queue_depth(**_: Any) -> int:
     return len(_controller().queue) if Runtime.controller else 0
 
 
-def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> tuple[str, str] | None:
-    owner = labels.get(MD_LABEL)
-    return (namespace, owner) if namespace and owner else None
-
-
-def _register_child(group: str, version: str, plural: str, kind_key: tuple[str, str]) -> None:
-    index_id = f"children_{plural}"
-
-    def index(namespace: str | None, labels: Mapping[str, str], body: Any, **_: Any) -> Any:
-        key = _owner_key(namespace, labels)
-        return {key: _slim(body)} if key else None
-
-    def changed(namespace: str | None, labels: Mapping[str, str], **kwargs: Any) -> None:
-        controller = _controller()
-        controller.caches.children.setdefault(kind_key, kwargs[index_id])
-        key = _owner_key(namespace, labels)
-        if key is not None:
-            controller.child_changed(key)
-
-    index.__name__ = index_id
-    kopf.index(group, version, plural, labels=MANAGED, id=index_id)(index)
-    kopf.on.event(group, version, plural, labels=MANAGED, id=f"changed_{plural}")(changed)
-
-
-for (_group, _version, _plural), _kind in CHILD_RESOURCES.items():
-    _register_child(_group, _version, _plural, _kind)
-
-
-@kopf.index("", "v1", "pods", labels=MANAGED)
-def model_pods(namespace: str | None, labels: Mapping[str, str], body: Any, **_: Any) -> Any:
-    key = _owner_key(namespace, labels)
-    return {key: _slim_pod(body)} if key else None
-
-
-def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
-    # Status diagnosis and the model poller read only these; a full pod spec is most of a pod's size.
-    meta = body["metadata"]
-    return {
-        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "deletionTimestamp") if k in meta},
-        "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
-        "status": body.get("status") or {},
-    }
-
-
-@kopf.on.event("", "v1", "pods", labels=MANAGED)
-def pod_changed(**kwargs: Any) -> None:
-    controller = _controller()
-    controller.caches.pods = kwargs["model_pods"]
-    key = _owner_key(kwargs["namespace"], kwargs["labels"])
-    if key is not None:
-        controller.child_changed(key)
-
-
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
 def model_changed(**kwargs: Any) -> None:
-    controller = _controller()
-    # Kopf passes its indexes to every handler; the controller keeps live references to them.
-    controller.caches.pods = kwargs["model_pods"]
-    for (_g, _v, plural), kind_key in CHILD_RESOURCES.items():
-        controller.caches.children.setdefault(kind_key, kwargs[f"children_{plural}"])
     key = (kwargs["namespace"], kwargs["name"])
-    controller.model_changed(key, None if kwargs["type"] == "DELETED" else _slim(kwargs["body"]))
+    _controller().model_changed(key, None if kwargs["type"] == "DELETED" else slim(kwargs["body"]))

@@ -12,7 +12,7 @@ import datetime
 import json
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +140,7 @@ class KubeClient:
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
         self._background_events = background_events
         self._events: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
         self._senders: list[asyncio.Task[None]] = []
@@ -155,6 +156,17 @@ class KubeClient:
             )
         return self._session
 
+    async def _watch_http(self) -> aiohttp.ClientSession:
+        # Watches hold their connection for minutes: on the request pool they would starve the applies.
+        if self._watch_session is None or self._watch_session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ssl=_ssl_context(self._creds))
+            self._watch_session = aiohttp.ClientSession(
+                base_url=self._creds.server,
+                connector=connector,
+                headers=dict(self._creds.headers or {}),
+            )
+        return self._watch_session
+
     async def close(self, drain_timeout: float = 5) -> None:
         if self._events is not None:
             with contextlib.suppress(TimeoutError):
@@ -166,6 +178,8 @@ class KubeClient:
         self._events = None
         if self._session is not None:
             await self._session.close()
+        if self._watch_session is not None:
+            await self._watch_session.close()
 
     async def request(
         self,
@@ -191,6 +205,35 @@ class KubeClient:
             if resp.status >= 400:
                 raise ApiError(resp.status, verb, path, text)
             return json.loads(text) if text else {}
+
+    async def watch(
+        self, path: str, resource: str, params: Mapping[str, str], timeout: float
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Stream a watch: yields each event ({"type", "object"}) as the API server sends it.
+
+        ``timeout`` bounds the silence between two chunks (the server ends a watch after its own
+        timeoutSeconds; bookmarks arrive about once a minute), not the whole stream.
+        """
+        session = await self._watch_http()
+        client_timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=timeout)
+        async with session.get(
+            path.lstrip("/"),
+            params={**params, "watch": "true"},
+            headers={"Accept": "application/json"},
+            timeout=client_timeout,
+        ) as resp:
+            metrics.API_REQUESTS.labels(verb="watch", resource=resource, code=str(resp.status)).inc()
+            if resp.status >= 400:
+                raise ApiError(resp.status, "watch", path, await resp.text())
+            # Not `async for line in resp.content`: aiohttp caps a line at 64 KiB and objects can be larger.
+            buffer = bytearray()
+            async for chunk in resp.content.iter_any():
+                buffer.extend(chunk)
+                while (end := buffer.find(b"\n")) >= 0:
+                    line = bytes(buffer[:end])
+                    del buffer[: end + 1]
+                    if line.strip():
+                        yield json.loads(line)
 
     async def get_text(self, path: str) -> str:
         """GET a non-JSON endpoint, e.g. the API server's own /metrics (not counted as an API request)."""
