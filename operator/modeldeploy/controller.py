@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store
+from modeldeploy.informer import Store, owner_of
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
@@ -20,6 +20,9 @@ from modeldeploy.workqueue import Key, WorkQueue
 log = logging.getLogger("modeldeploy.controller")
 
 RESYNC_SECONDS = 300.0
+# A reconcile that applied children leaves status to the reconcile their watch events trigger; this
+# follow-up makes sure status is written even if no event arrives (an apply that changed nothing).
+STATUS_FOLLOW_UP_SECONDS = 2.0
 
 
 @dataclass
@@ -34,6 +37,22 @@ class Caches:
     models: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     children: Mapping[ChildKey, Store] = field(default_factory=dict)
     pods: Store = field(default_factory=Store)
+
+    def remember(self, applied: Iterable[Mapping[str, Any]]) -> None:
+        """Write what we just applied through to the cache, unless the watch already brought newer.
+
+        Otherwise a reconcile that runs before the watch event arrives (one child's event wakes it while
+        another's is in flight) sees a child missing and applies it again.
+        """
+        for obj in applied:
+            store = self.children.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+            owner = owner_of(obj)
+            if store is None or owner is None:
+                continue
+            name = obj["metadata"]["name"]
+            cached = [c for c in store.get(owner) if c["metadata"]["name"] == name]
+            if not cached or _older(cached[0], obj):
+                store.upsert(obj)
 
     def children_of(self, key: Key) -> Children:
         objects: dict[ChildKey, Mapping[str, Any]] = {}
@@ -154,6 +173,9 @@ class Controller:
             self.queue.add_rate_limited(key)
         else:
             self.queue.forget(key)
+        if outcome.status_deferred:
+            self.queue.add_after(key, STATUS_FOLLOW_UP_SECONDS)
+        self.caches.remember(outcome.applied)
         if outcome.changed or outcome.status_written or outcome.result != "unchanged":
             log.info(
                 "reconciled",
@@ -180,3 +202,11 @@ class Controller:
 
 def _generation(md: Mapping[str, Any] | None) -> object:
     return (md or {}).get("metadata", {}).get("generation")
+
+
+def _older(cached: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+    # resourceVersions are etcd revisions; when one is not a number, trust the watch and keep the cache.
+    try:
+        return int(cached["metadata"]["resourceVersion"]) < int(fresh["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -50,6 +50,9 @@ class Outcome:
     result: str  # applied | unchanged | invalid | error | terminating (its namespace is being deleted)
     changed: list[str] = field(default_factory=list)
     status_written: bool = False
+    status_deferred: bool = False
+    # The API server's answers to our applies: the live objects right after the write.
+    applied: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     phase: str | None = None
 
@@ -219,6 +222,7 @@ async def reconcile(
                         continue
                     verb = "Created" if live is None else "Updated"
                     outcome.changed.append(f"{verb} {obj['kind']} {obj['metadata']['name']}")
+                    outcome.applied.append(result)
                 # Record what did apply (events, logs) before reporting the first failure.
                 if failures:
                     raise failures[0]
@@ -260,7 +264,12 @@ async def reconcile(
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))
     outcome.phase = status.get("phase")
     old_status = md.get("status") or {}
-    if status_changed(old_status, status):
+    if outcome.result == "applied":
+        # What was just applied is not in the cache yet, so this status would describe the children as
+        # they were. Their watch events trigger the next reconcile, which writes status from what is
+        # live; the caller also schedules a follow-up in case no event comes.
+        outcome.status_deferred = True
+    elif status_changed(old_status, status):
         await client.apply_status(meta["namespace"], meta["name"], status)
         outcome.status_written = True
 

@@ -1,0 +1,58 @@
+"""Applied children are written through to the cache, never over something newer from the watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modeldeploy.controller import Caches
+from modeldeploy.informer import Store
+
+KIND = ("apps/v1", "Deployment")
+OWNER = ("ns", "resnet")
+
+
+def deployment(resource_version: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "resnet",
+            "namespace": "ns",
+            "resourceVersion": resource_version,
+            "labels": {"serving.modeldeploy.io/model-deployment": "resnet"},
+        },
+        "spec": {"replicas": replicas},
+    }
+
+
+def cached(caches: Caches) -> dict[str, Any]:
+    (obj,) = caches.children_of(OWNER).objects.values()
+    return dict(obj)
+
+
+def test_an_applied_child_is_cached_before_its_watch_event() -> None:
+    caches = Caches(children={KIND: Store()})
+    caches.remember([deployment("10", 2)])
+    assert cached(caches)["spec"]["replicas"] == 2
+
+
+def test_a_newer_object_from_the_watch_is_kept() -> None:
+    caches = Caches(children={KIND: Store()})
+    caches.children[KIND].upsert(deployment("12", 3))
+    caches.remember([deployment("10", 2)])
+    assert cached(caches)["metadata"]["resourceVersion"] == "12"
+
+
+def test_an_older_cached_object_is_replaced() -> None:
+    caches = Caches(children={KIND: Store()})
+    caches.children[KIND].upsert(deployment("8", 1))
+    caches.remember([deployment("10", 2)])
+    assert cached(caches)["spec"]["replicas"] == 2
+
+
+def test_unknown_kinds_and_unlabelled_objects_are_ignored() -> None:
+    caches = Caches(children={KIND: Store()})
+    unlabelled = deployment("10", 2)
+    unlabelled["metadata"]["labels"] = {}
+    caches.remember([unlabelled, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}])
+    assert caches.children_of(OWNER).objects == {}
