@@ -62,3 +62,21 @@ def test_build_without_go_says_what_to_install(tmp_path: Path) -> None:
         "modeldeploy: Go is not installed; install Go >= 1.26 (https://go.dev/dl) and retry."
     ]
     assert result.stdout == ""
+
+
+def test_an_operator_that_never_gets_healthy_is_stopped(tmp_path: Path) -> None:
+    from modeldeploy.localcluster.operator_process import OperatorProcess
+
+    kubeconfig = tmp_path / "nowhere.kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
+    # The later flag wins: no liveness endpoint, so the operator runs but never reports healthy.
+    operator = OperatorProcess(
+        kubeconfig=kubeconfig, log_path=tmp_path / "operator.log", args=["--liveness-port=0"]
+    )
+    with pytest.raises(ComponentError, match="was not healthy within 3s"):
+        operator.start(timeout=3)
+    assert not operator.component.running

@@ -41,7 +41,12 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60) -> None:
         self.component.start()
-        self.component.wait_until(self.healthy, timeout, "healthy")
+        try:
+            self.component.wait_until(self.healthy, timeout, "healthy")
+        except BaseException:
+            # An operator that never became healthy must not outlive the test or demo that started it.
+            self.component.stop()
+            raise
 
     def healthy(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as response:
