@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,8 +191,6 @@ async def reconcile(
     model_state: ModelState | None = None,
 ) -> Outcome:
     """``model_state`` is TF Serving's last answer for this model (see modelstate), None when not asked."""
-    started = time.monotonic()
-    del started  # timing is measured by the caller, which also logs it
     meta = md["metadata"]
     spec, desired, spec_error = desired_for(md, config, children, model_state)
     outcome = Outcome(result="unchanged")

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
+from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
 from modeldeploy.reasons import ConditionType, Phase
 
-SELECTOR_LABEL = "serving.modeldeploy.io/model-deployment"
+SELECTOR_LABEL = MODEL_DEPLOYMENT_LABEL  # the builders' selector label, so status.selector matches it
 GRPC_PORT = 8500
 HTTP_PORT = 8501
 
