@@ -7,8 +7,9 @@ from typing import Any
 
 from modeldeploy.quantity import quantities_equal
 
-# Only values under these mappings are quantities; elsewhere "1" and "1.0" are different strings.
-QUANTITY_PARENTS = frozenset({"limits", "requests", "capacity", "allocatable"})
+# Only values under these mappings are quantities (emptyDir: its sizeLimit); elsewhere "1" and "1.0" are
+# different strings.
+QUANTITY_PARENTS = frozenset({"limits", "requests", "capacity", "allocatable", "emptyDir"})
 
 
 def holds(desired: Any, live: Any, in_quantities: bool = False) -> bool:

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from modeldeploy.informer import CHILDREN
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.conftest import Kube
 from tests.manifests import model_deployment
@@ -64,7 +65,7 @@ def api_writes(operator: OperatorProcess) -> float:
     Status writes and refused requests are left out: other tests' models may still be settling, and
     their namespaces being deleted refuse the operator's attempts to recreate children (HTTP 403).
     """
-    children = {"configmaps", "services", "deployments", "horizontalpodautoscalers", "poddisruptionbudgets"}
+    children = {r.plural for r in CHILDREN}
     return sum(
         value
         for labels, value in metric_samples(operator, "modeldeploy_api_requests_total")
