@@ -226,6 +226,7 @@ def test_kustomize_base_renders_the_operator(kustomize_docs: list[Doc]) -> None:
             "ConfigMap",
             "Deployment",
             "Service",
+            "NetworkPolicy",
         ]
     )
     crds = {d["metadata"]["name"] for d in of_kind(kustomize_docs, "CustomResourceDefinition")}

@@ -199,9 +199,9 @@ def test_restricted_security_context_and_writable_tmp() -> None:
     pod = pod_of(d)
     assert pod["securityContext"] | {"fsGroupChangePolicy": "x"} == {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
         "fsGroupChangePolicy": "x",
         "seccompProfile": {"type": "RuntimeDefault"},
     }

@@ -33,9 +33,10 @@ TERMINATION_GRACE_PERIOD_SECONDS = 30
 
 POD_SECURITY_CONTEXT: dict[str, Any] = {
     "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "fsGroup": 1000,
+    # A high UID that no host account has, should a container ever escape to the node.
+    "runAsUser": 65532,
+    "runAsGroup": 65532,
+    "fsGroup": 65532,
     # Model volumes can hold many files; re-chowning them on every start would delay it.
     "fsGroupChangePolicy": "OnRootMismatch",
     "seccompProfile": {"type": "RuntimeDefault"},
