@@ -24,7 +24,9 @@ from tests.e2e.support import CHART, SAMPLES, Helm
 
 RELEASE = "modeldeploy"
 NAMESPACE = "modeldeploy-system"
-TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubelet mounts a pod's token
+# Where the kubelet mounts a pod's token: /var/run/secrets/kubernetes.io/serviceaccount, and /var/run is a
+# symlink to /run in Debian images. buildah mounts through no symlink, so the resolved path is given.
+TOKEN_DIR = "/run/secrets/kubernetes.io/serviceaccount"
 
 
 @pytest.fixture(scope="module")
