@@ -32,7 +32,7 @@ from modeldeploy.localcluster.tfserving.rest import (
 )
 from modeldeploy.localcluster.tfserving.status import Status, StatusError
 from modeldeploy.localcluster.tfserving.store import ModelStore
-from modeldeploy.localcluster.tfserving.timers import ACCEPTOR, TIMERS, Timer
+from modeldeploy.localcluster.tfserving.timers import LISTENERS, TIMERS, Timer, accept_and_close
 
 TF_SERVING_VERSION = "2.19.0"
 EXIT_FAILURE = 255  # main() returns -1
@@ -85,7 +85,6 @@ class EmulatedModelServer:
         self.serving = threading.Event()  # set once run() has opened the ports
         self._stopped = threading.Event()
         self._http: Any = None
-        self._http_thread: threading.Thread | None = None
         self._grpc_socket: socket.socket | None = None
         self._poll_timer: Timer | None = None
         self._lock = threading.Lock()
@@ -333,7 +332,7 @@ class EmulatedModelServer:
             sock.close()
             # server.cc: grpc::ServerBuilder::BuildAndStart returns null when it cannot listen.
             raise StatusError(Status("INVALID_ARGUMENT", "Failed to BuildAndStart gRPC server")) from exc
-        ACCEPTOR.add(sock)
+        LISTENERS.add(sock, accept_and_close(sock))
         return sock
 
     def _start_http(self, port: int, monitoring: Any, cors: bool) -> None:
@@ -347,10 +346,8 @@ class EmulatedModelServer:
             # server.cc logs and goes on without REST when the HTTP server cannot start.
             self.log.error(f"Failed to start HTTP Server at localhost:{port}")
             return
-        self._http_thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.5}, name="tfserving-rest", daemon=True
-        )
-        self._http_thread.start()
+        # The shared listener loop accepts; each connection gets a handler thread (ThreadingHTTPServer).
+        LISTENERS.add(self._http.socket, self._http._handle_request_noblock)
         self.log.info(f"Exporting HTTP/REST API at:localhost:{port} ...")
 
     def _close(self) -> None:
@@ -362,10 +359,11 @@ class EmulatedModelServer:
         if self.core is not None:
             self.core.stop()
         if http is not None:
-            http.shutdown()
+            LISTENERS.remove(http.socket)
             http.server_close()
         if grpc is not None:
-            ACCEPTOR.remove(grpc)
+            LISTENERS.remove(grpc)
+            grpc.close()
 
 
 def parse_file_exists(read_file: Callable[[str], str], path: str) -> None:
