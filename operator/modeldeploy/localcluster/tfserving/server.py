@@ -237,6 +237,8 @@ class EmulatedModelServer:
                     "server_options.http_port cannot be same as grpc_port. Please use a different port for "
                     "HTTP/REST API. Skipped exporting HTTP/REST API."
                 )
+        if self._stopped.is_set():  # stop() raced the port opening: nothing may stay bound
+            raise ServerExit(EXIT_TERMINATED, "terminated while starting")
         self.serving.set()
 
     def _batching_load_error(self, f: tf_flags.ParsedFlags) -> Status | None:
