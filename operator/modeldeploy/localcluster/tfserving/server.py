@@ -145,7 +145,8 @@ class EmulatedModelServer:
                 0, f"TensorFlow ModelServer: {TF_SERVING_VERSION}\nTensorFlow Library: {TF_SERVING_VERSION}"
             )
         if parsed.unknown:
-            # main.cc prints the first argument nobody claimed, and the usage, then starts anyway.
+            # main.cc prints the first argument nobody claimed, and the usage, then starts anyway:
+            # nothing returns there, and tsl/platform/default/port.cc InitMain leaves argv alone.
             self.log.error(f"unknown argument: {parsed.unknown[0]}")
         try:
             self._build_and_start(parsed)
