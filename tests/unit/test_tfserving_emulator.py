@@ -465,6 +465,8 @@ def test_version_status_url_gives_one_version(serving: Emulator) -> None:
         ("GET", "/v1/models/resnet/versions/9", 404, "Could not find version 9 of model resnet"),
         ("GET", "/v1/models", 400, "Missing model name in request."),
         ("GET", "/v1/models/resnet/foo", 400, "Malformed request: GET /v1/models/resnet/foo"),
+        # rapidjson writes UTF-8 unescaped.
+        ("GET", "/v1/models/r%C3%A9snet", 404, "Could not find any versions of model r\u00e9snet"),
         ("DELETE", "/v1/models/resnet", 400, "Malformed request: DELETE /v1/models/resnet"),
         ("POST", "/v1/models/resnet:PREDICT", 400, "Malformed request: POST /v1/models/resnet:PREDICT"),
         (
@@ -477,7 +479,7 @@ def test_version_status_url_gives_one_version(serving: Emulator) -> None:
 )
 def test_error_replies(serving: Emulator, method: str, path: str, code: int, error: str) -> None:
     got_code, text, _ = request(serving.servers[0], method, path)
-    assert (got_code, text) == (code, "{\n    " + f'"error": {json.dumps(error)}' + "\n}")
+    assert (got_code, text) == (code, "{\n    " + f'"error": {json.dumps(error, ensure_ascii=False)}' + "\n}")
 
 
 def test_paths_outside_v1_get_libevents_404_page(serving: Emulator) -> None:

@@ -40,7 +40,16 @@ def test_values_tensorflow_accepts(arg: str, name: str, value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "arg", ["--port=8500 ", "--port=", "--port=0x10", "--rest_api_port=1e3", "--enable_batching=True"]
+    # sscanf's %d reads ASCII digits only: "\u0663" is an Arabic-Indic three.
+    "arg",
+    [
+        "--port=8500 ",
+        "--port=",
+        "--port=0x10",
+        "--rest_api_port=1e3",
+        "--enable_batching=True",
+        "--port=\u0663",
+    ],
 )
 def test_values_tensorflow_refuses(arg: str) -> None:
     assert not parse_flags([arg]).ok
@@ -94,6 +103,7 @@ def test_store_versions_are_numeric_directories_with_optional_spec(tmp_path: Pat
     store.add_version("gs://b/m", 10)
     (tmp_path / "gs/b/m/tmp").mkdir()
     (tmp_path / "gs/b/m/7").write_text("a file, not a version")
+    (tmp_path / "gs/b/m/\u0663").mkdir()  # absl::SimpleAtoi reads ASCII digits only
     assert store.versions("gs://b/m") == {2: VersionSpec(1.5, "boom"), 10: VersionSpec()}
     store.remove_version("gs://b/m", 2)
     assert list(store.versions("gs://b/m")) == [10]

@@ -21,13 +21,15 @@ from modeldeploy.localcluster.tfserving.core import ServerCore
 from modeldeploy.localcluster.tfserving.status import HTTP_CODES, OK, Status, StatusError, fail
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
-_DISPATCH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)  # kHTTPRestApiHandlerPathRegex
+# RE2's \d and \s are ASCII-only, hence re.ASCII throughout.
+_DISPATCH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL | re.ASCII)  # kHTTPRestApiHandlerPathRegex
 _PREDICT = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 _STATUS = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?", re.IGNORECASE
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?",
+    re.IGNORECASE | re.ASCII,
 )
 _INT64_MAX = 2**63 - 1
 # libevent's evhttp_send_error page for 404 with no reason given.
@@ -185,6 +187,8 @@ class RestApi:
         return json.dumps({"model_version_status": statuses}, indent=1, ensure_ascii=False)
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> str:
+        """get_model_metadata_impl.cc needs a servable handle (so a label resolves); the identity model's
+        signature stands in for a SavedModel's."""
         found = self.core.servable_version(name, version, label)
         tensor = {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [], "unknown_rank": True}, "name": "x:0"}
         signature = {

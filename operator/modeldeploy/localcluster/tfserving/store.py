@@ -23,7 +23,7 @@ VERSION_FILE = "version.json"
 _URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9.]*)://(?P<host>[^/]*)(?P<path>/.*)?$")
 # absl::SimpleAtoi as file_system_storage_path_source.cc ParseVersionNumber uses it: optional surrounding
 # whitespace, an optional sign, decimal digits, within int64.
-_VERSION_DIR = re.compile(r"^\s*[+-]?\d+\s*$")
+_VERSION_DIR = re.compile(r"^\s*[+-]?\d+\s*$", re.ASCII)
 _INT64_MAX = 2**63 - 1
 
 
