@@ -90,6 +90,7 @@ def test_store_maps_uris_and_aliases(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, aliases={"/models/": "s3://bucket/resnet"})
     assert store.directory("gs://b/p") == tmp_path / "gs" / "b" / "p"
     assert store.directory("https://host/p") == tmp_path / "http" / "host" / "p"
+    assert store.directory("pvc://claim/m") == tmp_path / "pvc" / "claim" / "m"
     assert store.directory("/x/y") == tmp_path / "file" / "x" / "y"
     assert store.directory("/models/1") == tmp_path / "s3" / "bucket" / "resnet" / "1"
     assert store.directory("/modelsX") == tmp_path / "file" / "modelsX"
