@@ -6,6 +6,7 @@ Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behavio
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.unit.tfserving_helpers import (
     models_config,
     request,
     states,
+    two_models_config,
     wait_log,
     wait_states,
 )
@@ -392,11 +394,44 @@ def test_policy_change_applies_at_the_next_file_system_poll(emu: Emulator) -> No
     wait_states(server, [(2, "END", "OK"), (1, "AVAILABLE", "OK")])
 
 
+def test_specific_policy_naming_only_absent_versions_unloads_everything_yet_status_is_200(
+    emu: Emulator,
+) -> None:
+    # file_system_storage_path_source.cc aspires an empty list (with a warning), so the serving version
+    # unloads; get_model_status_impl.cc still answers 200 with the END state, so a readiness probe on
+    # GET /v1/models/<m> keeps passing while nothing serves.
+    emu.store.add_version(BASE, 1)
+    server = emu.start()
+    emu.files.data[CONFIG] = models_config(policy="specific { versions: 9 }")
+    wait_states(server, [(1, "END", "OK")])
+    assert get_json(server, "/v1/models/resnet")[0] == 200
+    code, _, _ = request(server, "POST", "/v1/models/resnet:predict", {"instances": [1]})
+    assert code == 404
+
+
+def test_versions_deleted_from_storage_unload_but_a_vanished_base_path_changes_nothing(emu: Emulator) -> None:
+    # file_system_storage_path_source.cc: an empty base path aspires nothing; a missing one fails the poll.
+    emu.store.add_version(BASE, 1)
+    emu.store.add_version("gs://acme/bert", 5)
+    emu.files.data[CONFIG] = two_models_config()
+    server = emu.start()
+    emu.store.remove_version("gs://acme/bert", 5)
+    wait_states(server, [(5, "END", "OK")], model="bert")
+    assert emu.store.directory(BASE) is not None
+    emu.store.add_version("gs://acme/bert", 6)
+    wait_states(server, [(6, "AVAILABLE", "OK"), (5, "END", "OK")], model="bert")
+    shutil.rmtree(emu.store.directory(BASE))  # type: ignore[arg-type]
+    emu.store.add_version("gs://acme/bert", 7)
+    wait_log(server, "Could not find base path gs://acme/resnet")
+    # The failed poll updates no model at all, bert's version 7 included.
+    assert states(server) == [(1, "AVAILABLE", "OK")]
+    assert states(server, "bert") == [(6, "AVAILABLE", "OK"), (5, "END", "OK")]
+
+
 def test_model_removed_from_the_config_is_unloaded(emu: Emulator) -> None:
     emu.store.add_version(BASE, 1)
     emu.store.add_version("gs://acme/bert", 5)
-    two = models_config() + models_config(name="bert", base_path="gs://acme/bert")
-    emu.files.data[CONFIG] = two.replace("}\n}\nmodel_config_list {\n", "}\n")
+    emu.files.data[CONFIG] = two_models_config()
     server = emu.start()
     assert states(server, "bert") == [(5, "AVAILABLE", "OK")]
     emu.files.data[CONFIG] = models_config()

@@ -41,6 +41,12 @@ def models_config(
     )
 
 
+def two_models_config() -> str:
+    """resnet at BASE and bert at gs://acme/bert, both latest 1."""
+    two = models_config() + models_config(name="bert", base_path="gs://acme/bert")
+    return two.replace("}\n}\nmodel_config_list {\n", "}\n")
+
+
 @dataclass
 class Files:
     """The container's files: a dict, so a test edits a mounted ConfigMap by assigning."""
