@@ -233,8 +233,10 @@ def label_selector(value: object, f: str) -> dict[str, Any]:
     s = obj(value, f)
     known_keys(s, f, {"matchLabels", "matchExpressions"})
     out: dict[str, Any] = {}
-    if s.get("matchLabels") is not None:
-        out["matchLabels"] = node_selector(s["matchLabels"], f"{f}.matchLabels")
+    # Empty lists and maps are left out, as the API server leaves them out of what it stores.
+    labels = node_selector(s["matchLabels"], f"{f}.matchLabels") if s.get("matchLabels") is not None else {}
+    if labels:
+        out["matchLabels"] = labels
     if s.get("matchExpressions") is not None:
         exprs = []
         for i, raw in enumerate(array(s["matchExpressions"], f"{f}.matchExpressions")):
@@ -263,7 +265,8 @@ def label_selector(value: object, f: str) -> dict[str, Any]:
                         f"{ef}.values[{j}]", f"{v!r} is not a valid label value", "quote it; <= 63 characters"
                     )
             exprs.append({"key": key, "operator": op, **({"values": list(values)} if values else {})})
-        out["matchExpressions"] = exprs
+        if exprs:
+            out["matchExpressions"] = exprs
     return out
 
 

@@ -16,6 +16,7 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.conftest import Kube, make_namespace
+from tests.integration.test_reconcile import metric_sum
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
@@ -94,7 +95,10 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
         {"namespaceSelector": {"matchLabels": {"team": "nobody-has-this-label"}}},
         {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}},
     ]
-    kube.apply(md("guarded", ns, access={"from": peers}))
+    # Written non-canonically: empty parts that the API server does not store.
+    written = [*peers, {"namespaceSelector": {"matchLabels": {}}, "podSelector": {"matchExpressions": []}}]
+    peers.append({"namespaceSelector": {}, "podSelector": {}})
+    kube.apply(md("guarded", ns, access={"from": written}))
     policy = wait_for(lambda: network_policy(kube, "guarded", ns), DEADLINE, what="the NetworkPolicy")
     owners = policy["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["controller"]) for o in owners] == [("ModelDeployment", "guarded", True)]
@@ -106,11 +110,18 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
     assert sorted(p["port"] for p in clients["ports"]) == [8500, 8501]
     assert [p["port"] for p in internal["ports"]] == [8501]
     wait_ready(kube, "guarded", ns)
-    # The API server's stored object is what the operator applied: a further reconcile changes nothing.
-    version = policy["metadata"]["resourceVersion"]
-    kube.run("annotate", "md", "guarded", "-n", ns, "touch=1")
+    # What the API server stored holds what the operator builds: a reconcile for another change (a second
+    # replica: the Deployment and a PodDisruptionBudget) sends no write for the policy.
+    assert hardening.operator is not None
+    policy_writes = metric_sum(
+        hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies"
+    )
+    kube.run("patch", "md", "guarded", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 2}}')
+    wait_for(lambda: kube.get("pdb", "guarded", ns), DEADLINE, what="the second replica's budget")
     wait_ready(kube, "guarded", ns)
-    assert (network_policy(kube, "guarded", ns) or {})["metadata"]["resourceVersion"] == version
+    assert metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies") == (
+        policy_writes
+    )
 
 
 def test_another_writers_edit_of_the_policy_is_undone(hardening: Hardening) -> None:

@@ -71,6 +71,12 @@ def test_access_rules_replace_the_default() -> None:
     assert clients["from"] == peers
 
 
+def test_empty_selector_parts_are_left_out_as_the_api_server_stores_them() -> None:
+    peers = [{"namespaceSelector": {"matchLabels": {}, "matchExpressions": []}, "podSelector": {}}]
+    stored = [{"namespaceSelector": {}, "podSelector": {}}]
+    assert policy(md(access={"from": peers}))["spec"]["ingress"][0]["from"] == stored
+
+
 def test_a_selector_that_matches_nothing_is_allowed() -> None:
     # A label no namespace carries admits no one; that is the user's choice, not an error.
     peers = [{"namespaceSelector": {"matchLabels": {"no-such-label": "anywhere"}}}]
@@ -105,6 +111,11 @@ def test_policy_is_dropped_when_turned_off() -> None:
         ({"from": {"podSelector": {}}}, "spec.access.from"),
         ({"allow": []}, "spec.access.allow"),
         ({"from": [{"podSelector": {"matchLabels": {"bad key!": "x"}}}]}, "spec.access.from[0].podSelector"),
+        ({"from": [{"podSelector": {"matchLabels": []}}]}, "spec.access.from[0].podSelector.matchLabels"),
+        (
+            {"from": [{"podSelector": {"matchExpressions": ""}}]},
+            "spec.access.from[0].podSelector.matchExpressions",
+        ),
         (
             {"from": [{"podSelector": {"matchExpressions": [{"key": "a", "operator": "Equals"}]}}]},
             "spec.access.from[0].podSelector.matchExpressions[0].operator",
