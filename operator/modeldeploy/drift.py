@@ -23,8 +23,15 @@ def holds(desired: Any, live: Any, in_quantities: bool = False) -> bool:
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):
             return False
+        # in_quantities: this mapping's scalar values are quantities (it sits under a QUANTITY_PARENTS key).
         return all(
-            key in live and holds(value, live[key], key in QUANTITY_PARENTS) for key, value in desired.items()
+            key in live
+            and holds(
+                value,
+                live[key],
+                key in QUANTITY_PARENTS or (in_quantities and not isinstance(value, Mapping)),
+            )
+            for key, value in desired.items()
         )
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):

@@ -168,14 +168,25 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
         {"name": "AWS_REGION", "value": "eu-west-1"},
         {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": secret},
     ]
-    kube.apply(md("fetched", ns, model={"uri": "s3://acme/models/fetched", "size": "2Gi"}, env=env))
+    # 1.5Gi is stored as 1536Mi: the operator must see that as the same limit, not as drift to re-apply.
+    kube.apply(md("fetched", ns, model={"uri": "s3://acme/models/fetched", "size": "1.5Gi"}, env=env))
     pod = one_pod(kube, "fetched", ns)["spec"]
     (copier,) = pod["initContainers"]
     (server,) = pod["containers"]
     assert {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": secret} in copier["env"]
     assert "env" not in server
     (volume,) = [v for v in pod["volumes"] if v["name"] == "model-store"]
-    assert volume["emptyDir"] == {"sizeLimit": "2Gi"}
+    assert volume["emptyDir"] == {"sizeLimit": "1536Mi"}
+    wait_ready(kube, "fetched", ns)
+    assert hardening.operator is not None
+    writes = metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments")
+    kube.run("patch", "md", "fetched", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
+    wait_for(lambda: (kube.get("deployment", "fetched", ns) or {})["spec"]["replicas"] == 0, DEADLINE)
+    # Exactly the one write that scaled it: no further re-apply of an equal sizeLimit.
+    wait_ready(kube, "fetched", ns)
+    assert (
+        metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments") == writes + 1
+    )
 
 
 def test_a_digest_pinned_image_reaches_the_pods_and_a_bad_one_is_refused(hardening: Hardening) -> None:

@@ -261,3 +261,13 @@ def test_bad_digests_are_refused_naming_the_field(image: str) -> None:
 def test_a_tag_with_a_digest_is_still_refused() -> None:
     with pytest.raises(SpecError, match="includes a tag"):
         md(runtime={"image": f"tensorflow/serving:2.19.0@{DIGEST}"})
+
+
+def test_size_limits_compare_by_value_as_the_api_server_stores_them() -> None:
+    from modeldeploy.drift import holds
+
+    # The API server stores 1.5Gi as 1536Mi: the same limit, which must not look like drift forever.
+    assert holds({"emptyDir": {"sizeLimit": "1.5Gi"}}, {"emptyDir": {"sizeLimit": "1536Mi"}})
+    assert not holds({"emptyDir": {"sizeLimit": "1.5Gi"}}, {"emptyDir": {"sizeLimit": "1537Mi"}})
+    assert holds({"limits": {"cpu": "0.5"}}, {"limits": {"cpu": "500m"}})
+    assert not holds({"labels": {"cpu": "0.5"}}, {"labels": {"cpu": "500m"}})  # not quantities there
