@@ -17,6 +17,7 @@ from typing import Any
 
 from modeldeploy import spec_fields as rules
 from modeldeploy.config import OperatorConfig
+from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec_fields import SpecError as SpecError  # re-exported: the contract names spec.SpecError
 
 DEFAULT_MODEL_SIZE_LIMIT = "20Gi"  # spec.model.sizeLimit when neither it nor spec.model.size is set
@@ -224,17 +225,24 @@ def _model(value: object, name: str) -> ModelSpec:
 
 def _model_size(m: Mapping[str, Any], f: str) -> tuple[str | None, str]:
     """(declared size, emptyDir sizeLimit): the limit defaults to the declared size, else 20Gi."""
-    size = None if m.get("size") is None else rules.quantity(m["size"], f"{f}.size", memory=True)
+    size = None if m.get("size") is None else _bytes(m["size"], f"{f}.size")
     if m.get("sizeLimit") is None:
         return size, size or DEFAULT_MODEL_SIZE_LIMIT
-    limit = rules.quantity(m["sizeLimit"], f"{f}.sizeLimit", memory=True)
-    if size is not None and rules.quantity_value(limit) < rules.quantity_value(size):
+    limit = _bytes(m["sizeLimit"], f"{f}.sizeLimit")
+    if size is not None and (parse_quantity(limit) or 0) < (parse_quantity(size) or 0):
         raise SpecError(
             f"{f}.sizeLimit",
             f"{limit} is smaller than the declared model size spec.model.size {size}",
             f"raise spec.model.sizeLimit to at least {size}, or remove it (it defaults to spec.model.size)",
         )
     return size, limit
+
+
+def _bytes(value: object, f: str) -> str:
+    text = rules.quantity(value, f, memory=True)
+    if parse_quantity(text) is None or text[-1:] in ("n", "u"):
+        raise SpecError(f, f"{text!r} is not a number of bytes", 'e.g. "3Gi" or "500M"')
+    return text
 
 
 def _access(value: object) -> tuple[Mapping[str, Any], ...]:

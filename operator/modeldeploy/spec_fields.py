@@ -213,21 +213,6 @@ def quantity(value: object, f: str, *, memory: bool) -> str:
     return value
 
 
-def quantity_value(text: str) -> Decimal:
-    """The exact value of a quantity that quantity() accepted."""
-    match = _QUANTITY.match(text)
-    assert match is not None, text
-    number = Decimal(match.group(1) if match.group(1) != "." else "0")
-    suffix = match.group(2) or ""
-    if suffix[:1] in "eE" and suffix:
-        return number * Decimal(10) ** int(suffix[1:])
-    binary = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-    if suffix in binary:
-        return number * Decimal(2) ** binary[suffix]
-    decimal = {"": 0, "n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-    return number * Decimal(10) ** decimal[suffix]
-
-
 def label_selector(value: object, f: str) -> dict[str, Any]:
     """A metav1.LabelSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist)."""
     s = obj(value, f)

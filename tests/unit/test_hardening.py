@@ -206,6 +206,8 @@ def test_copied_model_volume_has_a_size_limit() -> None:
         ({"sizeLimit": "lots"}, "spec.model.sizeLimit", "not a Kubernetes quantity"),
         ({"size": "5m"}, "spec.model.size", "milli-bytes"),
         ({"size": 0}, "spec.model.size", "greater than zero"),
+        ({"size": "3u"}, "spec.model.size", "not a number of bytes"),
+        ({"size": "1Gi", "sizeLimit": "2n"}, "spec.model.sizeLimit", "not a number of bytes"),
     ],
 )
 def test_bad_sizes_name_the_field(model: dict[str, Any], field: str, words: str) -> None:
