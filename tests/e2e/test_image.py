@@ -6,7 +6,10 @@ the kubelet mounts them, and the in-cluster API address in the environment. The 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -150,10 +153,19 @@ class ImageOperator:
                 return bool(response.status == 200)
 
         self.component.start()
-        self.component.wait_until(healthy, support.DEADLINE, "healthy")
+        try:
+            self.component.wait_until(healthy, support.DEADLINE, "healthy")
+        except BaseException:
+            self.stop()  # an operator that never got healthy must not outlive the test
+            raise
 
     def stop(self) -> None:
+        # buildah passes SIGTERM on to the operator; whatever is left of its session goes with it.
         self.component.stop(timeout=20)
+        process = self.component.process
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.component.log_path.read_text(errors="replace")
