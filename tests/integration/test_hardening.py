@@ -114,14 +114,14 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
     # replica: the Deployment and a PodDisruptionBudget) sends no write for the policy.
     assert hardening.operator is not None
     policy_writes = metric_sum(
-        hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies"
+        hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies", verb="apply"
     )
     kube.run("patch", "md", "guarded", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 2}}')
     wait_for(lambda: kube.get("pdb", "guarded", ns), DEADLINE, what="the second replica's budget")
     wait_ready(kube, "guarded", ns)
-    assert metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies") == (
-        policy_writes
-    )
+    assert metric_sum(
+        hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies", verb="apply"
+    ) == (policy_writes)
 
 
 def test_another_writers_edit_of_the_policy_is_undone(hardening: Hardening) -> None:
@@ -179,13 +179,16 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
     assert volume["emptyDir"] == {"sizeLimit": "1536Mi"}
     wait_ready(kube, "fetched", ns)
     assert hardening.operator is not None
-    writes = metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments")
+    writes = metric_sum(
+        hardening.operator, "modeldeploy_api_requests_total", resource="deployments", verb="apply"
+    )
     kube.run("patch", "md", "fetched", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
     wait_for(lambda: (kube.get("deployment", "fetched", ns) or {})["spec"]["replicas"] == 0, DEADLINE)
     # Exactly the one write that scaled it: no further re-apply of an equal sizeLimit.
     wait_ready(kube, "fetched", ns)
     assert (
-        metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments") == writes + 1
+        metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments", verb="apply")
+        == writes + 1
     )
 
 
