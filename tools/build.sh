@@ -25,17 +25,17 @@ logs="$cache/logs"
 mkdir -p "$bin" "$logs"
 # One progress line per tool on stderr; go's own output (hundreds of "go: downloading" lines) goes to a
 # log file per tool, named when a build fails.
-total_tools=4
-command -v kubectl >/dev/null 2>&1 || total_tools=5
+total_tools=$(grep -c '^build ' "$0")
+command -v kubectl >/dev/null 2>&1 || total_tools=$((total_tools + 1))
 tool_number=0 build_start=$SECONDS announced=0
 
-# The pinned version of a wrapper's tool (versions.env), for the progress lines.
+# The pinned version of a wrapper's tool (versions.env), for the progress lines; " v1.2.3" or nothing.
 tool_version() {
   case $1 in
-    etcd) echo "$ETCD_VERSION" ;;
-    kubernetes) echo "$KUBERNETES_VERSION" ;;
-    kwok) echo "$KWOK_VERSION" ;;
-    helm) echo "$HELM_VERSION" ;;
+    etcd) echo " $ETCD_VERSION" ;;
+    kubernetes) echo " $KUBERNETES_VERSION" ;;
+    kwok) echo " $KWOK_VERSION" ;;
+    helm) echo " $HELM_VERSION" ;;
   esac
 }
 
@@ -57,7 +57,7 @@ build() {
       announced=1
     fi
     # On a terminal the line shows what is being built and is completed in place when it is done.
-    [ -t 2 ] && printf 'modeldeploy: [%s/%s] building %s %s ...' "$tool_number" "$total_tools" "$name" \
+    [ -t 2 ] && printf 'modeldeploy: [%s/%s] building %s%s ...' "$tool_number" "$total_tools" "$name" \
       "$(tool_version "$wrapper")" >&2
     for pair in "$@"; do pkgs+=("${pair%=*}"); done
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
@@ -78,10 +78,10 @@ build() {
     # Older builds of this tool are unreachable now; keep the cache from growing with every bump.
     find "$bin" -maxdepth 1 -type d -name "$name-*" ! -name "$(basename "$dir")" -exec rm -rf {} +
     [ -t 2 ] && printf '\r\033[K' >&2
-    echo "modeldeploy: [$tool_number/$total_tools] built $name $(tool_version "$wrapper") in" \
+    echo "modeldeploy: [$tool_number/$total_tools] built $name$(tool_version "$wrapper") in" \
       "$((SECONDS - start))s (elapsed $((SECONDS - build_start))s)" >&2
   else
-    echo "modeldeploy: [$tool_number/$total_tools] $name $(tool_version "$wrapper") cached" >&2
+    echo "modeldeploy: [$tool_number/$total_tools] $name$(tool_version "$wrapper") cached" >&2
   fi
   for pair in "$@"; do ln -sfn "$dir/${pair#*=}" "$bin/${pair#*=}"; done
 }
