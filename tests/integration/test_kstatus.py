@@ -12,13 +12,16 @@ progress until the deadline.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from modeldeploy.localcluster.binaries import kubectl_path
 from tests import kstatus
 from tests.conftest import Kube, make_namespace, own_cluster
 from tests.kwok import delete_stage, pod_stage
@@ -191,3 +194,88 @@ def test_invalid_spec_at_creation_is_failed(judged: Kube, ns: str) -> None:
     judged.apply(model_deployment("never", ns, resources=gpu))
     md = wait_verdict(judged, "never", ns, "Failed", "InvalidSpec")
     assert md["status"]["phase"] == "Failed"
+
+
+# --- what `kubectl get md -w` shows -------------------------------------------------------------------
+
+
+COLUMNS = ("model", "ready", "phase", "gpu", "cost")
+RIDE_ALONG = {"replicas", "readyReplicas", "updatedReplicas"}
+
+
+def visible(md: dict[str, Any]) -> tuple[Any, ...]:
+    """What a user sees of a ModelDeployment's status: its columns, conditions and observed generation."""
+    status = md.get("status") or {}
+    return (
+        md["metadata"].get("generation"),
+        {k: v for k, v in status.items() if k not in RIDE_ALONG and k != "conditions"},
+        [(c["type"], c["status"], c["reason"], c["message"]) for c in status.get("conditions") or ()],
+    )
+
+
+def watched(kube: Kube, ns: str, until: Callable[[], bool]) -> list[dict[str, Any]]:
+    """Every version of the namespace's ModelDeployments a watch delivers until `until()` holds."""
+    argv = [
+        kubectl_path(),
+        f"--kubeconfig={kube.cluster.kubeconfig}",
+        "get",
+        "md",
+        "-n",
+        ns,
+        "-w",
+        "-o",
+        "json",
+    ]
+    out = kube.cluster.workdir / f"watch-{ns}.json"
+    with out.open("w") as sink:
+        watch = subprocess.Popen(argv, stdout=sink, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(until, 120, what="the watched changes")
+        finally:
+            watch.terminate()
+            watch.wait(timeout=10)
+    decoder, text, at, found = json.JSONDecoder(), out.read_text(), 0, []
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return found
+        obj, at = decoder.raw_decode(text, at)
+        found.append(obj)
+
+
+def test_watch_rows_change_something_visible_and_the_first_write_fills_the_columns(
+    judged: Kube, ns: str
+) -> None:
+    name = "rows"
+
+    def phase_ready(generation: int) -> bool:
+        md = judged.get("md", name, ns) or {}
+        status = md.get("status") or {}
+        return status.get("phase") == "Ready" and status.get("observedGeneration") == generation
+
+    created: list[dict[str, Any]] = []
+
+    def create_and_roll() -> bool:
+        if not created:
+            manifest = json.dumps(model_deployment(name, ns, replicas=3, resources=RESOURCES))
+            created.append(json.loads(judged.run("create", "-f", "-", "-o", "json", input=manifest).stdout))
+        md = judged.get("md", name, ns) or {}
+        if md["metadata"]["generation"] == 1 and phase_ready(1):
+            patch(judged, name, ns, {"runtime": {"version": "2.18.0"}})
+        return phase_ready(2)
+
+    events = watched(judged, ns, create_and_roll)
+    assert len(events) >= 4, events
+    # Before the operator's first write, the CRD's default status: Pending, and generation not observed
+    # (so kstatus reads InProgress, not Current).
+    assert created[0]["status"] == {"observedGeneration": 0, "phase": "Pending"}
+    assert kstatus.compute(created[0])["status"] == "InProgress"
+    first_write = next(e for e in events if e["status"].get("observedGeneration") == 1)
+    assert first_write["status"]["model"]["name"] == name
+    assert first_write["status"]["ready"] == "0/3" and first_write["status"]["phase"] in (
+        "Pending",
+        "Progressing",
+    )
+    for before, after in itertools.pairwise(events):
+        assert visible(before) != visible(after), f"a row with nothing new: {after['status']}"
