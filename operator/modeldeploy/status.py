@@ -250,7 +250,7 @@ def _ready(f: _Facts, model_loaded: _Condition | None, degraded: _Condition) -> 
         if not r.exists:
             serving = " Nothing is deployed."
         elif r.available:
-            serving = f" The previous spec still serves: {r.available} replica(s) available (see Available)."
+            serving = " The previous spec still serves (see Available)."
         else:
             serving = " No replica of the previous spec is available either."
         return _Condition(t, False, reason, f"Generation {generation} is not in effect: {why}{serving}")

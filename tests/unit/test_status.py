@@ -352,7 +352,7 @@ def test_invalid_spec_with_running_children_is_degraded_and_honest_about_readine
     assert (ready["status"], ready["reason"]) == ("False", reasons.INVALID_SPEC)
     assert "Generation 2 is not in effect" in ready["message"]
     assert "spec.resources.gpu.type" in ready["message"]
-    assert "previous spec still serves: 2 replica(s)" in ready["message"]
+    assert "The previous spec still serves (see Available)." in ready["message"]
     assert summary(status)["Available"] == ("True", reasons.MINIMUM_REPLICAS_AVAILABLE)
     # The READY column counts the pods of the last applied spec; PHASE says Degraded.
     assert status["ready"] == "2/2"
