@@ -36,6 +36,7 @@ tool_version() {
     kubernetes) echo " $KUBERNETES_VERSION" ;;
     kwok) echo " $KWOK_VERSION" ;;
     helm) echo " $HELM_VERSION" ;;
+    kstatus) echo " $CLI_UTILS_VERSION" ;;
   esac
 }
 
