@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from modeldeploy import metrics
+from modeldeploy.messages import EVENT_MESSAGE_MAX, bounded
 
 FIELD_MANAGER = "modeldeploy"
 MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
@@ -306,7 +307,7 @@ class KubeClient:
             },
             "type": event_type,
             "reason": reason,
-            "message": message[:1024],
+            "message": bounded(message, EVENT_MESSAGE_MAX),
             "source": {"component": "modeldeploy"},
             "firstTimestamp": now,
             "lastTimestamp": now,

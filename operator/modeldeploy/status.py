@@ -22,6 +22,7 @@ from typing import Any
 
 from modeldeploy import reasons
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
+from modeldeploy.messages import CONDITION_MESSAGE_MAX, bounded
 from modeldeploy.reasons import ConditionType, Phase
 
 SELECTOR_LABEL = MODEL_DEPLOYMENT_LABEL  # the builders' selector label, so status.selector matches it
@@ -410,7 +411,7 @@ def _stamp(
                 "type": c.type,
                 "status": status,
                 "reason": c.reason,
-                "message": c.message,
+                "message": bounded(c.message, CONDITION_MESSAGE_MAX),  # over the limit, the write fails
                 "lastTransitionTime": str(before["lastTransitionTime"]) if unchanged and before else stamp,
                 "observedGeneration": generation,
             }
