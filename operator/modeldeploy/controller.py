@@ -11,7 +11,7 @@ from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, owner_of
+from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
@@ -36,7 +36,7 @@ class Caches:
 
     models: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     children: Mapping[ChildKey, Store] = field(default_factory=dict)
-    pods: Store = field(default_factory=Store)
+    pods: Store = field(default_factory=lambda: Store(slim_pod, pod_owner))
 
     def remember(self, applied: Iterable[Mapping[str, Any]]) -> None:
         """Write what we just applied through to the cache, unless the watch already brought newer.
@@ -46,7 +46,7 @@ class Caches:
         """
         for obj in applied:
             store = self.children.get((obj.get("apiVersion", ""), obj.get("kind", "")))
-            owner = owner_of(obj)
+            owner = controller_of(obj)
             if store is None or owner is None:
                 continue
             name = obj["metadata"]["name"]
@@ -54,11 +54,14 @@ class Caches:
             if not cached or _older(cached[0], obj):
                 store.upsert(obj)
 
-    def children_of(self, key: Key) -> Children:
+    def children_of(self, key: Key, uid: str | None = None) -> Children:
+        """The children this ModelDeployment controls; with ``uid``, only those whose controller
+        reference carries that UID (a deleted and re-created ModelDeployment's old children are not)."""
         objects: dict[ChildKey, Mapping[str, Any]] = {}
         for kind, store in self.children.items():
             for obj in store.get(key):
-                objects[kind] = obj
+                if uid is None or (controller_ref(obj) or {}).get("uid") == uid:
+                    objects[kind] = obj
         return Children(objects=objects, pods=self.pods.get(key))
 
 
@@ -149,7 +152,11 @@ class Controller:
         try:
             state = self.poller.state(key) if self.poller is not None else None
             outcome = await reconcile(
-                md, self.caches.children_of(key), self.config, self.client, model_state=state
+                md,
+                self.caches.children_of(key, md.get("metadata", {}).get("uid")),
+                self.config,
+                self.client,
+                model_state=state,
             )
         except Exception as error:
             duration = time.monotonic() - started

@@ -22,6 +22,7 @@ from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.drift import holds
+from modeldeploy.informer import controller_ref
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
 from modeldeploy.modelstate import ModelState, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
@@ -75,8 +76,9 @@ def with_owner(obj: Mapping[str, Any], md: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_owned_by(obj: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
-    uid = md["metadata"].get("uid")
-    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+    """Whether ``md`` controls ``obj`` (its controller owner reference carries md's UID)."""
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == md["metadata"].get("uid")
 
 
 def applied_labels(configmap: Mapping[str, Any] | None) -> dict[str, int] | None:
