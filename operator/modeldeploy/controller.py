@@ -20,6 +20,7 @@ from modeldeploy.workqueue import Key, WorkQueue
 log = logging.getLogger("modeldeploy.controller")
 
 RESYNC_SECONDS = 300.0
+CONFLICT_RETRY_CAP_SECONDS = 60.0
 # A reconcile that applied children leaves status to the reconcile their watch events trigger; this
 # follow-up makes sure status is written even if no event arrives (an apply that changed nothing).
 STATUS_FOLLOW_UP_SECONDS = 2.0
@@ -176,8 +177,11 @@ class Controller:
         duration = time.monotonic() - started
         metrics.RECONCILES.labels(result=outcome.result).inc()
         metrics.RECONCILE_SECONDS.observe(duration)
-        if outcome.result == "error":
-            self.queue.add_rate_limited(key)
+        if outcome.result in ("error", "conflict"):
+            # Retried with backoff: the object in the way is not watched, so only retries notice it go.
+            self.queue.add_rate_limited(
+                key, cap=CONFLICT_RETRY_CAP_SECONDS if outcome.result == "conflict" else 300.0
+            )
         else:
             self.queue.forget(key)
         if outcome.status_deferred:
