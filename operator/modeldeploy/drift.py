@@ -10,11 +10,9 @@ send must be understood here. A false "yes" would hide drift, so everything else
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
+from modeldeploy.quantity import parse_quantity
 from modeldeploy.schemas import EMPTY, ITEM, Node, schema_of
 
 Path = tuple[str, ...]
@@ -50,7 +48,7 @@ def holds(desired: Any, live: Any, node: Node = EMPTY) -> bool:
             return all(holds(d, by_key.get(_key(d, node.map_keys)), node.child(ITEM)) for d in desired)
         return all(holds(d, lv, node.child(ITEM)) for d, lv in zip(desired, live, strict=True))
     if node.quantity:
-        a, b = _quantity(desired), _quantity(live)
+        a, b = parse_quantity(desired), parse_quantity(live)
         return a is not None and a == b
     # bool is an int in Python, but true is not 1 in the API.
     return isinstance(desired, bool) == isinstance(live, bool) and desired == live
@@ -111,13 +109,3 @@ def _key(item: Any, keys: tuple[str, ...]) -> tuple[Any, ...]:
 def _omitted_when_empty(value: Any) -> bool:
     # omitempty fields: the API server does not store "", [], {} or null, so their absence is equal.
     return value is None or value == "" or value == [] or value == {}
-
-
-def _quantity(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        parsed = Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
-    except (ValueError, ArithmeticError):
-        return None
-    return parsed if parsed.is_finite() else None
