@@ -75,7 +75,7 @@ def conflict_message(obj: Obj, existing: Obj, wanted: Sequence[str]) -> str:
         managers = sorted(
             {str(m.get("manager")) for m in meta.get("managedFields") or () if m.get("manager")}
         )
-        holder = "it has no controller" + (f" (written by {', '.join(managers)})" if managers else "")
+        holder = "it has no controller" + (f"; written by {', '.join(managers)}" if managers else "")
     skipped = dependents(kind, wanted)
     also = f", and creates no {' or '.join(skipped)} that would depend on it" if skipped else ""
     return (

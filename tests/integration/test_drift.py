@@ -19,15 +19,14 @@ from modeldeploy.drift import holds_object
 from modeldeploy.kube import object_path
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from modeldeploy.reconcile import desired_for
 from modeldeploy.schemas import ITEM, Node, schema_of
 from modeldeploy.spec import parse_spec
 from tests.child_schemas import live_table
 from tests.conftest import Kube, make_namespace
 from tests.kubeapi import RawApi
 from tests.manifests import model_deployment
-from tests.operator_metrics import api_writes, metric_sum
 from tests.polling import wait_for
+from tests.settle import assert_children_hold, assert_quiet, wait_ready
 
 CONFIG = default_config()
 STORED = schema_of  # the operator's table, read through the same function the drift check uses
@@ -174,64 +173,6 @@ def test_random_quantities_in_every_quantity_field_hold_after_one_apply(
 
 
 # --- the operator against users' edits ---------------------------------------------------------------
-
-
-def wait_ready(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace)
-        status = (md or {}).get("status") or {}
-        ok = (
-            status.get("phase") == "Ready"
-            and status.get("observedGeneration") == md["metadata"]["generation"]
-        )
-        return md if ok else None
-
-    return wait_for(ready, 90, what=f"md/{name} to be Ready")
-
-
-def versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:
-    """resourceVersion of the ModelDeployment and each child: any write by anyone changes one."""
-    out = {}
-    for kind, child in [("md", name), ("configmap", f"{name}-tfserving"), ("deployment", name),
-                        ("service", name), ("hpa", name), ("pdb", name)]:  # fmt: skip
-        obj = kube.get(kind, child, namespace)
-        if obj is not None:
-            out[kind] = obj["metadata"]["resourceVersion"]
-    return out
-
-
-def warnings(kube: Kube, name: str, namespace: str) -> int:
-    events = kube.list("events", namespace)
-    return sum(
-        int(e.get("count") or 1)
-        for e in events
-        if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "ModelDeployment"
-    )
-
-
-def assert_quiet(kube: Kube, operator: OperatorProcess, name: str, namespace: str, pokes: int = 3) -> None:
-    """Trigger reconciles of md/name and check that none of them writes anything."""
-    before = (versions(kube, name, namespace), warnings(kube, name, namespace), api_writes(operator))
-    for poke in range(pokes):
-        unchanged = metric_sum(operator, "modeldeploy_reconciles_total", result="unchanged")
-        # The annotation changes the ModelDeployment, so snapshot its version after poking.
-        kube.run("annotate", "--overwrite", "md", name, "-n", namespace, f"example.com/poke={poke}")
-        wait_for(
-            lambda u=unchanged: metric_sum(operator, "modeldeploy_reconciles_total", result="unchanged") > u,
-            30,
-            what="a reconcile that changes nothing",
-        )
-    after = (versions(kube, name, namespace), warnings(kube, name, namespace), api_writes(operator))
-    before[0].pop("md"), after[0].pop("md")
-    assert after == before, f"writes after the model settled: {before} -> {after}"
-
-
-def assert_children_hold(kube: Kube, md: dict[str, Any]) -> None:
-    _, desired, error = desired_for(md, CONFIG)
-    assert error is None
-    for obj in desired:
-        live = kube.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"]["namespace"])
-        assert live is not None and holds_object(obj, live), f"{obj['kind']} does not hold the desired state"
 
 
 NON_CANONICAL = {
