@@ -15,7 +15,7 @@ from tests.polling import wait_for
 CONFIG = default_config()
 
 
-def wait_ready(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
+def wait_ready(kube: Kube, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
     def ready() -> dict[str, Any] | None:
         md = kube.get("md", name, namespace)
         status = (md or {}).get("status") or {}
@@ -25,7 +25,7 @@ def wait_ready(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
         )
         return md if ok else None
 
-    return wait_for(ready, 90, what=f"md/{name} to be Ready")
+    return wait_for(ready, timeout, what=f"md/{name} to be Ready")
 
 
 def versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:

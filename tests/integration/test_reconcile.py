@@ -10,6 +10,7 @@ from tests.conftest import Kube
 from tests.manifests import model_deployment
 from tests.operator_metrics import api_writes, metric_sum
 from tests.polling import wait_for
+from tests.settle import wait_ready
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 
@@ -23,19 +24,6 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         if item["type"] == kind:
             return dict(item)
     return {}
-
-
-def wait_ready(kube: Kube, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace)
-        status = (md or {}).get("status") or {}
-        ok = (
-            status.get("phase") == "Ready"
-            and status.get("observedGeneration") == md["metadata"]["generation"]
-        )
-        return md if ok else None
-
-    return wait_for(ready, timeout, what=f"md/{name} to be Ready")
 
 
 def test_create_makes_every_child(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
