@@ -31,11 +31,11 @@ from modeldeploy.spec import ModelDeploymentSpec, SpecError
 
 Obj = Mapping[str, Any]
 
-# Written one round after another; kinds in one round do not depend on each other.
+# Written one round after another: the pods mount the ConfigMap, so it goes first. The HPA and PDB need
+# not wait for the Deployment: its name is known to be free or ours by then (see _claim).
 ROUNDS: tuple[tuple[str, ...], ...] = (
     ("ConfigMap", "Service"),
-    ("Deployment",),
-    ("HorizontalPodAutoscaler", "PodDisruptionBudget"),
+    ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"),
 )
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "Deployment": ("ConfigMap",),  # its pods mount the ConfigMap
@@ -146,17 +146,21 @@ async def _validate(
     client: KubeClient,
     spec: ModelDeploymentSpec,
     config: OperatorConfig,
-) -> SpecError | None:
+) -> dict[str, SpecError]:
+    """Dry-run the children that carry the user's free-form fields; what the API server refuses, by kind."""
     checks = [(obj, live) for kind, (obj, live) in drifted.items() if kind in VALIDATED]
     results = await asyncio.gather(
         *(client.apply(_with_uid(o, lv), dry_run=True) for o, lv in checks), return_exceptions=True
     )
+    refusals = {}
     for (obj, _), result in zip(checks, results, strict=True):
         if isinstance(result, ApiError) and refused(result):
-            return invalid_spec(obj, result, spec, config)
-        if isinstance(result, BaseException):
+            refusals[obj["kind"]] = invalid_spec(obj, result, spec, config)
+        elif isinstance(result, ApiError) and result.uid_mismatch:
+            continue  # the cached child was replaced meanwhile; the next reconcile sees the new one
+        elif isinstance(result, BaseException):
             raise result
-    return None
+    return refusals
 
 
 async def _write(obj: Obj, live: Obj | None, client: KubeClient) -> dict[str, Any]:
@@ -188,17 +192,21 @@ async def converge(
     if not drifted:
         return out
     wanted = [obj["kind"] for obj in desired]
-    conflicts = await _claim(drifted, md, client, wanted)
+    # Both only read: look the names up and dry-run the children at the same time.
+    conflicts, refusals = await asyncio.gather(
+        _claim(drifted, md, client, wanted), _validate(dict(drifted), client, spec, config)
+    )
     out.conflicts = list(conflicts.values())
     blocked = set(conflicts)
     for kind in conflicts:
         blocked.update(dependents(kind, wanted))
-    writable = {kind: pair for kind, pair in drifted.items() if kind not in blocked}
-    out.invalid = await _validate(writable, client, spec, config)
+    # A refusal of a child whose name is taken may come from the other object's content: not the spec's.
+    out.invalid = next((refusals[k] for k in VALIDATED if k in refusals and k not in blocked), None)
     if out.invalid is not None:
         return out
+    writable = {kind: pair for kind, pair in drifted.items() if kind not in blocked}
     for round_kinds in ROUNDS:
-        group = [writable[kind] for kind in round_kinds if kind in writable and kind not in blocked]
+        group = [writable[kind] for kind in round_kinds if kind in writable]
         results = await asyncio.gather(*(_write(o, lv, client) for o, lv in group), return_exceptions=True)
         failures = []
         for (obj, live), result in zip(group, results, strict=True):
