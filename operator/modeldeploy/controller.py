@@ -14,6 +14,7 @@ from modeldeploy.config import OperatorConfig
 from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
+from modeldeploy.names import child_name
 from modeldeploy.reconcile import ChildKey, Children, reconcile
 from modeldeploy.workqueue import Key, WorkQueue
 
@@ -60,8 +61,13 @@ class Caches:
         reference carries that UID (a deleted and re-created ModelDeployment's old children are not)."""
         objects: dict[ChildKey, Mapping[str, Any]] = {}
         for kind, store in self.children.items():
+            # Only the child under its own name: a renamed copy that kept the owner reference claims the
+            # same controller, and taking either would make the cache alternate between them.
+            name = child_name(kind[1], key[1])
             for obj in store.get(key):
-                if uid is None or (controller_ref(obj) or {}).get("uid") == uid:
+                if obj["metadata"]["name"] == name and (
+                    uid is None or (controller_ref(obj) or {}).get("uid") == uid
+                ):
                     objects[kind] = obj
         return Children(objects=objects, pods=self.pods.get(key))
 

@@ -39,6 +39,11 @@ def configmap_name(name: str) -> str:
     return f"{name}-tfserving"
 
 
+def child_name(kind: str, name: str) -> str:
+    """The name of the ModelDeployment ``name``'s child of ``kind``."""
+    return configmap_name(name) if kind == "ConfigMap" else name
+
+
 def derived_names(name: str) -> list[tuple[str, str, str]]:
     """(what, derived value, the rule Kubernetes checks it against) for every name built from ``name``."""
     return [

@@ -235,28 +235,34 @@ def test_an_env_var_another_writer_added_is_removed(
     assert_quiet(kube, operator, "env", namespace)
 
 
+@pytest.mark.parametrize("keeps_owner", [False, True], ids=["debug-clone", "renamed-copy-with-owner"])
 def test_a_look_alike_deployment_is_not_a_child(
-    kube: Kube, operator: OperatorProcess, namespace: str
+    kube: Kube, operator: OperatorProcess, namespace: str, keeps_owner: bool
 ) -> None:
     kube.apply(model_deployment("twin", namespace, uri="gs://b/m"))
     wait_ready(kube, "twin", namespace)
     original = kube.get("deployment", "twin", namespace)
     assert original is not None
-    # A debug clone: same labels (and so the same pod labels), another name, no owner.
-    labels = original["metadata"]["labels"]
-    clone = {"apiVersion": "apps/v1", "kind": "Deployment",
-             "metadata": {"name": "twin-debug", "namespace": namespace, "labels": labels},
-             "spec": {k: v for k, v in original["spec"].items() if k != "replicas"}}  # fmt: skip
-    kube.create(clone)
+    # Same labels (and so the same pod labels), another name; a copy made with `kubectl get -o yaml`
+    # and a new name even keeps the controller owner reference.
+    meta: dict[str, Any] = {
+        "name": "twin-copy",
+        "namespace": namespace,
+        "labels": original["metadata"]["labels"],
+    }
+    if keeps_owner:
+        meta["ownerReferences"] = original["metadata"]["ownerReferences"]
+    spec = {k: v for k, v in original["spec"].items() if k != "replicas"}
+    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec})
     wait_for(
-        lambda: ((kube.get("deployment", "twin-debug", namespace) or {}).get("status") or {}).get(
+        lambda: ((kube.get("deployment", "twin-copy", namespace) or {}).get("status") or {}).get(
             "readyReplicas"
         ),
         60,
-        what="the clone's pod to be ready",
+        what="the copy's pod to be ready",
     )
     assert_quiet(kube, operator, "twin", namespace)
     md = kube.get("md", "twin", namespace)
-    assert md is not None and md["status"]["readyReplicas"] == 1  # the clone's pods are not the model's
-    debug = kube.get("deployment", "twin-debug", namespace)
-    assert debug is not None and "ownerReferences" not in debug["metadata"]
+    assert md is not None and md["status"]["readyReplicas"] == 1  # the copy's pods are not the model's
+    copy = kube.get("deployment", "twin-copy", namespace)
+    assert copy is not None and copy["metadata"]["generation"] == 1  # never written by the operator

@@ -73,3 +73,14 @@ def test_children_of_an_older_model_with_the_same_name_are_not_this_ones() -> No
     caches.children[KIND].upsert(deployment("10", 2))
     assert caches.children_of(OWNER, uid="u1").objects
     assert caches.children_of(OWNER, uid="u2").objects == {}
+
+
+def test_a_renamed_copy_that_kept_the_owner_reference_is_not_the_child() -> None:
+    caches = Caches(children={KIND: Store()})
+    copy = deployment("11", 5)
+    copy["metadata"]["name"] = "resnet-copy"
+    caches.children[KIND].upsert(deployment("10", 2))
+    caches.children[KIND].upsert(copy)
+    assert cached(caches)["metadata"]["name"] == "resnet"
+    caches.children[KIND].upsert(deployment("12", 3))  # the child changes and moves in the store's order
+    assert cached(caches)["spec"]["replicas"] == 3

@@ -227,7 +227,7 @@ def test_run_relists_after_410_gone_and_watches_from_the_new_version() -> None:
 def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -> None:
     def listing(resource: str, path: str) -> dict[str, Any]:
         namespace = path.split("/namespaces/")[1].split("/")[0]
-        return page([obj("d", "m1", ns=namespace)] if resource == "deployments" else [], "1")
+        return page([obj("m1", "m1", ns=namespace)] if resource == "deployments" else [], "1")
 
     class PerResource(FakeClient):
         async def request(
@@ -253,7 +253,7 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         lists = {path for verb, path, _ in client.calls if verb == "list"}
         assert len(lists) == 12 and "/api/v1/namespaces/b/pods" in lists  # 6 kinds x 2 namespaces
         caches = Caches(children=informers.children, pods=informers.pods)
-        assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "d"
+        assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "m1"
         assert sorted(changed) == [("a", "m1"), ("b", "m1")]
         await informers.stop()
 
