@@ -193,6 +193,10 @@ class Controller:
         if outcome.status_deferred:
             self.queue.add_after(key, STATUS_FOLLOW_UP_SECONDS)
         self.caches.remember(outcome.applied)
+        if outcome.status is not None and self.caches.models.get(key) is md:
+            # Write the status through too, until its watch event arrives: a reconcile in between would
+            # otherwise see the old status, write the same status again and repeat its Warning event.
+            self.caches.models[key] = {**md, "status": outcome.status}
         if outcome.changed or outcome.status_written or outcome.result != "unchanged":
             log.info(
                 "reconciled",

@@ -51,6 +51,7 @@ class Outcome:
     result: str
     changed: list[str] = field(default_factory=list)
     status_written: bool = False
+    status: dict[str, Any] | None = None  # the status written, when status_written
     status_deferred: bool = False
     # The API server's answers to our applies: the live objects right after the write.
     applied: list[dict[str, Any]] = field(default_factory=list)
@@ -268,6 +269,7 @@ async def reconcile(
     elif status_changed(old_status, status):
         await client.apply_status(meta["namespace"], meta["name"], status)
         outcome.status_written = True
+        outcome.status = status
 
     if outcome.changed:
         verbs = {change.split(" ", 1)[0] for change in outcome.changed}
