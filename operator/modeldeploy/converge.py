@@ -67,10 +67,12 @@ def dependents(kind: str, wanted: Sequence[str]) -> list[str]:
 def conflict_message(obj: Obj, existing: Obj, wanted: Sequence[str]) -> str:
     meta = existing.get("metadata") or {}
     kind, name = obj["kind"], obj["metadata"]["name"]
-    ref = controller_ref(existing)
-    other = next((r for r in meta.get("ownerReferences") or () if r.get("controller") is True), ref)
+    other = next((r for r in meta.get("ownerReferences") or () if r.get("controller") is True), None)
     if other is not None:
-        holder = f"it is controlled by {other.get('kind')} {other.get('name')}"
+        # A ModelDeployment of the same name but another uid: an earlier one whose children are still
+        # being garbage-collected.
+        uid = f" (uid {other.get('uid')})" if other.get("kind") == "ModelDeployment" else ""
+        holder = f"it is controlled by {other.get('kind')} {other.get('name')}{uid}"
     else:
         managers = sorted(
             {str(m.get("manager")) for m in meta.get("managedFields") or () if m.get("manager")}
