@@ -1,10 +1,10 @@
 """Apply the children that drifted: validated first, in dependency order, and only ever to objects this
 ModelDeployment controls.
 
-- Validation: the Deployment and the HPA carry the user's free-form fields (tolerations, affinity, env,
-  metrics), which only the API server fully validates. They are applied as a server-side dry run before
-  anything is written, so a spec the API server refuses creates nothing and is reported as InvalidSpec
-  naming the ModelDeployment's own field.
+- Validation: the Deployment and the HPA may carry the user's free-form fields (tolerations, affinity,
+  env, metrics), which only the API server fully validates. Such children are applied as a server-side
+  dry run before anything is written, so a spec the API server refuses creates nothing and is reported
+  as InvalidSpec naming the ModelDeployment's own field.
 - Ownership: before a child is created, its name is looked up (the cache holds only our labelled
   children); an object there that this ModelDeployment does not control is left as it is and the
   conflict is reported. Every update names the uid of the child it means, and the API server refuses
@@ -43,6 +43,18 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "PodDisruptionBudget": ("Deployment",),
 }
 VALIDATED = ("Deployment", "HorizontalPodAutoscaler")
+
+
+def carries_unchecked_fields(kind: str, spec: ModelDeploymentSpec) -> bool:
+    """Whether the child copies spec fields the operator passes on without validating them fully (core/v1
+    and autoscaling/v2 structures): only those can make the API server refuse a child the operator's
+    validator accepted (tests/integration/test_validation_dryrun.py checks the rest), so only such
+    children are dry-run first."""
+    if kind == "Deployment":
+        return bool(spec.env or spec.placement.tolerations or spec.placement.affinity)
+    if kind == "HorizontalPodAutoscaler":
+        return bool(spec.autoscaling and spec.autoscaling.metrics)
+    return False
 
 
 @dataclass
@@ -128,7 +140,9 @@ async def _claim(
     creating = [(kind, obj) for kind, (obj, live) in drifted.items() if live is None]
     found = await asyncio.gather(
         *(
-            client.get(obj["apiVersion"], kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+            client.get(
+                obj["apiVersion"], kind, obj["metadata"]["namespace"], obj["metadata"]["name"], cached=True
+            )
             for kind, obj in creating
         )
     )
@@ -150,7 +164,11 @@ async def _validate(
     config: OperatorConfig,
 ) -> dict[str, SpecError]:
     """Dry-run the children that carry the user's free-form fields; what the API server refuses, by kind."""
-    checks = [(obj, live) for kind, (obj, live) in drifted.items() if kind in VALIDATED]
+    checks = [
+        (obj, live)
+        for kind, (obj, live) in drifted.items()
+        if kind in VALIDATED and carries_unchecked_fields(kind, spec)
+    ]
     results = await asyncio.gather(
         *(client.apply(_with_uid(o, lv), dry_run=True) for o, lv in checks), return_exceptions=True
     )

@@ -299,10 +299,18 @@ class KubeClient:
             params={"fieldManager": FIELD_MANAGER},
         )
 
-    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(
+        self, api_version: str, kind: str, namespace: str, name: str, *, cached: bool = False
+    ) -> dict[str, Any] | None:
+        """One object, or None. ``cached``: from the API server's watch cache (resourceVersion=0), which
+        costs it no etcd read but may lag a write by a moment."""
         try:
             return await self.request(
-                "get", "GET", object_path(api_version, kind, namespace, name), RESOURCES[(api_version, kind)]
+                "get",
+                "GET",
+                object_path(api_version, kind, namespace, name),
+                RESOURCES[(api_version, kind)],
+                params={"resourceVersion": "0"} if cached else None,
             )
         except ApiError as error:
             if error.status == 404:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modeldeploy.config import default_config
-from modeldeploy.converge import conflict_message, dependents
+from modeldeploy.converge import carries_unchecked_fields, conflict_message, dependents
 from modeldeploy.fieldpaths import spec_field, typed_path_error
 from modeldeploy.spec import parse_spec
 
@@ -81,3 +81,15 @@ def test_typed_patch_errors_are_turned_into_indexed_paths() -> None:
         "field not declared in schema",
     )
     assert typed_path_error("something else entirely", obj) is None
+
+
+def test_only_children_with_fields_passed_on_unchecked_are_dry_run_first() -> None:
+    assert not carries_unchecked_fields("Deployment", spec())
+    assert carries_unchecked_fields("Deployment", spec(env=[{"name": "A", "value": "1"}]))
+    assert carries_unchecked_fields("Deployment", spec(placement={"tolerations": [{"operator": "Exists"}]}))
+    assert not carries_unchecked_fields("HorizontalPodAutoscaler", spec(autoscaling={"maxReplicas": 2}))
+    pods = {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue"}}}
+    assert carries_unchecked_fields(
+        "HorizontalPodAutoscaler", spec(autoscaling={"maxReplicas": 2, "metrics": [pods]})
+    )
+    assert not carries_unchecked_fields("Service", spec(env=[{"name": "A", "value": "1"}]))
