@@ -266,9 +266,9 @@ class KubeClient:
     async def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply with our field manager; force, since we own what we apply by design.
 
-        Callers put the expected ``metadata.uid`` in ``obj`` (a fresh random one to create): the API
-        server refuses to change an object's uid, so the apply can only ever change the object we mean
-        and never takes over another one that has the same name.
+        To update, callers put the child's ``metadata.uid`` in ``obj``: the API server refuses to change
+        an object's uid, so the apply changes only that object, never another one re-created under the
+        name. (To create, there is no uid to give: the caller looks the name up first, see converge.py.)
         """
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])

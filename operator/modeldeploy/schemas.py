@@ -132,8 +132,8 @@ def _walk(
     if name is not None and name in seen:
         return  # recursive schemas (none in the children today) end at their second visit
     seen = (*seen, name) if name else seen
-    if path and path[-1] in ("status",) and len(path) == 1:
-        return  # the operator never writes status of its children
+    if path == ["status"]:
+        return  # the operator never writes its children's status
     yield path, resolved
     for key, sub in (resolved.get("properties") or {}).items():
         yield from _walk(schemas, sub, [*path, key], seen)
