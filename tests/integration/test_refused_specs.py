@@ -116,6 +116,7 @@ def test_an_error_longer_than_a_condition_allows_still_reaches_the_status(
     assert len(condition["message"]) <= 32768
     md = kube.get("md", "long", namespace)
     assert md is not None and all(len(c["message"]) <= 32768 for c in md["status"]["conditions"])
+    assert_quiet(kube, operator, "long", namespace, result="invalid")
 
 
 def test_a_namespace_starting_with_a_digit_is_served(kube: Kube, operator: OperatorProcess) -> None:
@@ -125,5 +126,6 @@ def test_a_namespace_starting_with_a_digit_is_served(kube: Kube, operator: Opera
         kube.apply(model_deployment("digits", namespace, uri="gs://b/m"))
         md = wait_ready(kube, "digits", namespace)
         assert md["status"]["endpoints"]["grpc"] == f"digits.{namespace}.svc:8500"
+        assert_quiet(kube, operator, "digits", namespace)
     finally:
         kube.run("delete", "namespace", namespace, "--wait=false", check=False)
