@@ -225,7 +225,9 @@ async def converge(
     if out.invalid is not None:
         return out
     writable = {kind: pair for kind, pair in drifted.items() if kind not in blocked}
-    for round_kinds in ROUNDS:
+    # A kind no round names (a new child kind) goes last rather than never.
+    named = {kind for round_kinds in ROUNDS for kind in round_kinds}
+    for round_kinds in (*ROUNDS, tuple(kind for kind in writable if kind not in named)):
         group = [writable[kind] for kind in round_kinds if kind in writable]
         results = await asyncio.gather(*(_write(o, lv, client) for o, lv in group), return_exceptions=True)
         failures = []
