@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modeldeploy.localcluster import LocalCluster
+from modeldeploy.localcluster.nodes import NodeSpec
 from modeldeploy.localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +108,19 @@ def namespace(kube: Kube) -> Iterator[str]:
     name = make_namespace(kube)
     yield name
     kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@contextmanager
+def own_cluster(
+    workdir: Path, config: Path, kwok_stages: Path | None = None, nodes: Sequence[NodeSpec] | None = None
+) -> Iterator[Kube]:
+    """A cluster and operator of a test module's own: for an operator configuration or KWOK pod stages the
+    session cluster must not get."""
+    with LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=kwok_stages) as cluster:
+        cluster.install_crds(ROOT / "crds")
+        operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
+        operator.start()
+        try:
+            yield Kube(cluster)
+        finally:
+            operator.stop()

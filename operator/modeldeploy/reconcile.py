@@ -51,12 +51,12 @@ class Outcome:
     result: str
     changed: list[str] = field(default_factory=list)
     status_written: bool = False
-    status: dict[str, Any] | None = None  # the status written, when status_written
     status_deferred: bool = False
     # The API server's answers to our applies: the live objects right after the write.
     applied: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     phase: str | None = None
+    written: dict[str, Any] | None = None  # the ModelDeployment as the status write left it
 
 
 def owner_reference(md: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,9 +267,8 @@ async def reconcile(
         # live; the caller also schedules a follow-up in case no event comes.
         outcome.status_deferred = True
     elif status_changed(old_status, status):
-        await client.apply_status(meta["namespace"], meta["name"], status)
+        outcome.written = await client.apply_status(meta["namespace"], meta["name"], status)
         outcome.status_written = True
-        outcome.status = status
 
     if outcome.changed:
         verbs = {change.split(" ", 1)[0] for change in outcome.changed}

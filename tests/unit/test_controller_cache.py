@@ -84,3 +84,18 @@ def test_a_renamed_copy_that_kept_the_owner_reference_is_not_the_child() -> None
     assert cached(caches)["metadata"]["name"] == "resnet"
     caches.children[KIND].upsert(deployment("12", 3))  # the child changes and moves in the store's order
     assert cached(caches)["spec"]["replicas"] == 3
+
+
+def model(resource_version: str, phase: str) -> dict[str, Any]:
+    meta = {"name": "resnet", "namespace": "ns", "resourceVersion": resource_version}
+    return {"metadata": meta, "status": {"phase": phase}}
+
+
+def test_our_status_write_is_kept_over_an_older_watch_event() -> None:
+    caches = Caches()
+    caches.update_model(OWNER, model("10", "Pending"))
+    caches.update_model(OWNER, model("12", "Ready"))  # the answer to our status write
+    caches.update_model(OWNER, model("11", "Progressing"))  # an event still in flight
+    assert caches.models[OWNER]["status"]["phase"] == "Ready"
+    caches.update_model(OWNER, model("13", "Degraded"))
+    assert caches.models[OWNER]["status"]["phase"] == "Degraded"
