@@ -71,8 +71,9 @@ _SCALE = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "Ki"
 
 @st.composite
 def quantities(draw: st.DrawFn, low: Decimal = Decimal("0.001"), high: Decimal = Decimal(10**12)) -> Any:
-    """A positive quantity in any spelling Kubernetes accepts: "0.5", "500m", "5E-1", ".5", 2, "1.5Gi"."""
-    suffix = draw(st.sampled_from(SUFFIXES))
+    """A positive quantity in any spelling Kubernetes accepts: "0.5", "500m", "5E-1", ".5", 2, "1.5Gi".
+    From one byte up (``low`` >= 1), never milli: the operator refuses "m" for memory as a likely typo."""
+    suffix = draw(st.sampled_from([s for s in SUFFIXES if not (low >= 1 and s == "m")]))
     whole = draw(st.integers(0, 5000))
     fraction = draw(st.sampled_from(["", ".", ".5", ".25", ".125", ".001"]))
     text = f"{whole}{fraction}"
