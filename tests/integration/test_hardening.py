@@ -16,8 +16,8 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.conftest import Kube, make_namespace
-from tests.integration.test_reconcile import metric_sum
 from tests.manifests import model_deployment
+from tests.operator_metrics import metric_sum
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +231,37 @@ def test_turning_network_policies_off_deletes_them_and_on_restores_them(hardenin
     finally:
         hardening.start_operator({})
     wait_for(lambda: network_policy(kube, "switched", ns), DEADLINE, what="the policy restored")
+
+
+def test_a_foreign_policy_of_the_same_name_keeps_the_pods_from_starting_unguarded(
+    hardening: Hardening,
+) -> None:
+    kube = hardening.kube
+    ns = make_namespace(kube)
+    # Someone's own policy, opening the name's pods to every namespace.
+    foreign = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "taken", "namespace": ns},
+        "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+    }
+    kube.create(foreign)
+    kube.apply(md("taken", ns))
+
+    def conflict() -> str | None:
+        status = (kube.get("md", "taken", ns) or {}).get("status") or {}
+        for c in status.get("conditions") or []:
+            if c["type"] == "Degraded" and c["status"] == "True" and c["reason"] == "OwnershipConflict":
+                return str(c["message"])
+        return None
+
+    message = wait_for(conflict, DEADLINE, what="an OwnershipConflict on md/taken")
+    assert message.startswith("NetworkPolicy taken already exists") and "creates no Deployment" in message
+    assert kube.get("deployment", "taken", ns) is None
+    left = kube.get("networkpolicy", "taken", ns) or {}
+    assert "ownerReferences" not in left["metadata"] and left["spec"]["podSelector"] == {}
+    # Once the name is free, the operator's own policy and then the pods follow.
+    kube.run("delete", "networkpolicy", "taken", "-n", ns)
+    kube.run("annotate", "md", "taken", "-n", ns, "example.com/retry=now")
+    wait_ready(kube, "taken", ns)
+    assert (network_policy(kube, "taken", ns) or {})["metadata"]["ownerReferences"][0]["name"] == "taken"

@@ -4,6 +4,7 @@ model volume's size limit and image digests; each on by default and each with it
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -266,10 +267,16 @@ def test_a_tag_with_a_digest_is_still_refused() -> None:
 
 
 def test_size_limits_compare_by_value_as_the_api_server_stores_them() -> None:
-    from modeldeploy.drift import holds
+    from modeldeploy.drift import holds_object
 
     # The API server stores 1.5Gi as 1536Mi: the same limit, which must not look like drift forever.
-    assert holds({"emptyDir": {"sizeLimit": "1.5Gi"}}, {"emptyDir": {"sizeLimit": "1536Mi"}})
-    assert not holds({"emptyDir": {"sizeLimit": "1.5Gi"}}, {"emptyDir": {"sizeLimit": "1537Mi"}})
-    assert holds({"limits": {"cpu": "0.5"}}, {"limits": {"cpu": "500m"}})
-    assert not holds({"labels": {"cpu": "0.5"}}, {"labels": {"cpu": "500m"}})  # not quantities there
+    built = build_deployment(md(model={"uri": "s3://acme/m", "sizeLimit": "1.5Gi"}), CONFIG)
+
+    def live(limit: str) -> dict[str, Any]:
+        copy = json.loads(json.dumps(built))
+        (volume,) = [v for v in copy["spec"]["template"]["spec"]["volumes"] if v["name"] == "model-store"]
+        volume["emptyDir"]["sizeLimit"] = limit
+        return copy
+
+    assert holds_object(built, live("1536Mi"))
+    assert not holds_object(built, live("1537Mi"))
