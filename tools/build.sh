@@ -2,6 +2,9 @@
 # Build the local control plane from source through the Go module proxy, into a cache keyed by each
 # tool's pinned go.mod/go.sum, so a warm run rebuilds nothing and a version bump rebuilds one tool.
 # Prints the bin directory on stdout (progress goes to stderr).
+#
+# With no arguments it builds the control plane (what `make up` needs). Optional tools are built only
+# when named, so the demo never waits for them: `tools/build.sh metrics-server`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -22,6 +25,12 @@ fi
 
 bin="$cache/bin"
 mkdir -p "$bin"
+# One build at a time per cache: a test that builds an optional tool lazily may start while another
+# build runs, and two builds of one tool would share (and delete) its temporary directory.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$bin/.build.lock"
+  flock 9
+fi
 
 # build WRAPPER NAME LDFLAGS PACKAGE=OUTPUT...
 # One go build per call so packages of one wrapper share compilation.
@@ -75,4 +84,27 @@ build helm helm "$hver" helm.sh/helm/v3/cmd/helm=helm
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubernetes kubectl "$kver" k8s.io/kubernetes/cmd/kubectl=kubectl
 fi
+# Optional tools, each built only when asked for by name.
+for tool in "$@"; do
+  case $tool in
+    metrics-server)
+      build metrics-server metrics-server "" sigs.k8s.io/metrics-server/cmd/metrics-server=metrics-server
+      # KWOK reads simulated usage from these kinds but leaves installing their CRDs to the user;
+      # they come from the same pinned KWOK module.
+      kwok_src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+      mkdir -p "$bin/kwok-crds"
+      for kind in clusterresourceusages resourceusages; do
+        cp "$kwok_src/kustomize/crd/bases/kwok.x-k8s.io_$kind.yaml" "$bin/kwok-crds/"
+      done ;;
+    # KEDA's operator and its metrics adapter (the external metrics API server), for request-rate scaling.
+    keda) build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
+      github.com/kedacore/keda/v2/cmd/operator=keda-operator \
+      github.com/kedacore/keda/v2/cmd/adapter=keda-adapter ;;
+    # promtool first in the list: the alert-rule tests need only it, and it shares the build.
+    prometheus) build prometheus prometheus "" \
+      github.com/prometheus/prometheus/cmd/promtool=promtool \
+      github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
+    *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda prometheus)" >&2; exit 2 ;;
+  esac
+done
 echo "$bin"
