@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,20 @@ def operator(cluster: LocalCluster) -> Iterator[OperatorProcess]:
         yield process
     finally:
         process.stop()
+
+
+@contextmanager
+def cluster_with_operator(workdir: Path, config_path: Path | None = None, **cluster: Any) -> Iterator[Kube]:
+    """A cluster of its own (LocalCluster keyword arguments) with the CRDs and an operator, for modules
+    whose operator configuration or cluster differs from the session's."""
+    with LocalCluster(workdir=workdir / "cluster", **cluster) as local:
+        local.install_crds(ROOT / "crds")
+        operator = OperatorProcess(local.kubeconfig, workdir / "operator.log", config_path=config_path)
+        operator.start()
+        try:
+            yield Kube(local)
+        finally:
+            operator.stop()
 
 
 def make_namespace(kube: Kube, prefix: str = "t", enforce: str = "restricted") -> str:

@@ -57,7 +57,9 @@ class Caches:
     def children_of(self, key: Key) -> Children:
         objects: dict[ChildKey, Mapping[str, Any]] = {}
         for kind, store in self.children.items():
-            for obj in store.get(key):
+            # The child named after the ModelDeployment first: another object of the same kind may carry
+            # its label (KEDA copies a ScaledObject's labels onto its HPA keda-hpa-<name>).
+            for obj in sorted(store.get(key), key=lambda o: o["metadata"]["name"] == key[1]):
                 objects[kind] = obj
         return Children(objects=objects, pods=self.pods.get(key))
 

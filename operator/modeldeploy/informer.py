@@ -84,6 +84,9 @@ CHILDREN: tuple[Resource, ...] = (
     Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
 )
 PODS = Resource("v1", "pods", "Pod", slim_pod)
+# Watched only when the operator renders ScaledObjects (request-rate provider keda): without KEDA's CRD
+# the watch would fail for ever.
+SCALED_OBJECTS = Resource("keda.sh/v1alpha1", "scaledobjects", "ScaledObject")
 
 
 def owner_of(obj: Obj) -> Key | None:
@@ -269,6 +272,7 @@ class Informers:
     client: KubeClient
     on_change: Callable[[Key], None]
     namespaces: tuple[str, ...] = ()
+    extra_children: tuple[Resource, ...] = ()  # e.g. SCALED_OBJECTS, per the operator configuration
     children: dict[tuple[str, str], Store] = field(default_factory=dict)
     pods: Store = field(default_factory=lambda: Store(slim_pod))
     synced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -277,9 +281,10 @@ class Informers:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for resource in CHILDREN:
+        kinds = (*CHILDREN, *self.extra_children)
+        for resource in kinds:
             self.children[resource.kind_key] = Store(resource.slim)
-        pairs = [(r, self.children[r.kind_key]) for r in CHILDREN] + [(PODS, self.pods)]
+        pairs = [(r, self.children[r.kind_key]) for r in kinds] + [(PODS, self.pods)]
         for resource, store in pairs:
             for namespace in self.namespaces or (None,):
                 informer = Informer(self.client, resource, store, self._changed, namespace)

@@ -20,6 +20,7 @@ from modeldeploy import reasons
 from modeldeploy.config import OperatorConfig
 from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
+from modeldeploy.desired.autoscaler import uses_keda
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.drift import holds
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
@@ -33,6 +34,7 @@ ChildKey = tuple[str, str]  # (apiVersion, kind)
 OPTIONAL_KINDS: tuple[ChildKey, ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
 )
 
 
@@ -256,6 +258,10 @@ async def reconcile(
         gpu_summary=spec.gpu_summary() if spec else None,
         wants_replicas=spec.wanted_replicas() if spec else 0,
         cost=hourly_cost(config.pricing, spec.resources, ready) if spec else None,
+        autoscaled=spec is not None and spec.autoscaling is not None,
+        keda=spec is not None and uses_keda(spec, config),
+        autoscaler=children.objects.get(("autoscaling/v2", "HorizontalPodAutoscaler")),
+        scaled_object=children.objects.get(("keda.sh/v1alpha1", "ScaledObject")),
         **model_observations(md, spec, model_state, desired),
     )
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
+from modeldeploy.autoscaling_status import scaling_state
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
 from modeldeploy.reasons import ConditionType, Phase
 
@@ -42,6 +43,7 @@ OWNED_KEYS = frozenset(
         "endpoints",
         "model",
         "cost",
+        "autoscaler",
         "conditions",
     }
 )
@@ -89,6 +91,12 @@ class Observed:
     model_status_error: str | None = None  # why TF Serving could not be asked (ModelLoaded Unknown)
     expected_versions: Sequence[int] = ()  # versionPolicy.specific: each must become AVAILABLE
     cost: Mapping[str, str] | None = None
+    # The autoscaler, when the applied spec has spec.autoscaling: the HPA scaling the Deployment (ours, or
+    # KEDA's) and, with KEDA, the ScaledObject. ``autoscaled`` False leaves the Autoscaling condition out.
+    autoscaled: bool = False
+    keda: bool = False
+    autoscaler: Mapping[str, Any] | None = None
+    scaled_object: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,12 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     model_loaded = _model_loaded(observed, model)
     if model_loaded is not None:
         conditions.append(model_loaded)
+    scaling = None
+    if observed.autoscaled:
+        scaling = scaling_state(name, observed.autoscaler, observed.scaled_object, observed.keda)
+        conditions.append(
+            _Condition(ConditionType.AUTOSCALING, scaling.status, scaling.reason, scaling.message)
+        )
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": _phase(observed, rollout, conditions),
@@ -172,6 +186,8 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
         status["model"]["labels"] = [_plain(v) for v in observed.model_labels]
     if observed.cost is not None:
         status["cost"] = dict(observed.cost)
+    if scaling is not None and scaling.summary is not None:
+        status["autoscaler"] = scaling.summary
     old_conditions = _map(md.get("status")).get("conditions")
     status["conditions"] = _stamp(conditions, old_conditions, generation, now)
     return status

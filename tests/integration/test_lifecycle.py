@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.nodes import NodeSpec, gpu_node
-from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.reconcile import applied_labels
-from tests.conftest import ROOT, Kube, make_namespace
+from tests.conftest import Kube, cluster_with_operator, make_namespace
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 from tests.standin import TFServingStandIn
@@ -147,14 +145,8 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, standin: TFServingStandI
             }
         )
     )
-    with LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=stages) as cluster:
-        cluster.install_crds(ROOT / "crds")
-        operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
-        operator.start()
-        try:
-            yield Kube(cluster)
-        finally:
-            operator.stop()
+    with cluster_with_operator(workdir, config, nodes=nodes, kwok_stages=stages) as kube:
+        yield kube
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from modeldeploy.desired.labels import (
     selector_labels,
     selector_string,
 )
+from modeldeploy.desired.scaledobject import build_scaled_object
 from modeldeploy.desired.service import build_service
 from modeldeploy.spec import ModelDeploymentSpec
 
@@ -32,6 +33,7 @@ __all__ = [
     "build_configmap",
     "build_deployment",
     "build_disruption_budget",
+    "build_scaled_object",
     "build_service",
     "child_labels",
     "configmap_name",
@@ -44,9 +46,14 @@ __all__ = [
 
 def build_children(md: ModelDeploymentSpec, config: OperatorConfig) -> list[dict[str, Any]]:
     """All children in apply order: the ConfigMap before the pods that mount it, the Deployment before
-    the HPA that scales it. Optional kinds (HPA, PDB) are simply absent when not wanted."""
+    the HPA that scales it. Optional kinds (HPA or ScaledObject, PDB) are simply absent when not wanted."""
     children = [build_configmap(md, config), build_deployment(md, config), build_service(md, config)]
-    for optional in (build_autoscaler(md, config), build_disruption_budget(md, config)):
+    optionals = (
+        build_autoscaler(md, config),
+        build_scaled_object(md, config),
+        build_disruption_budget(md, config),
+    )
+    for optional in optionals:
         if optional is not None:
             children.append(optional)
     return children
