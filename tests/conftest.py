@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,14 @@ def operator(cluster: LocalCluster) -> Iterator[OperatorProcess]:
 
 
 @contextmanager
-def cluster_with_operator(workdir: Path, config_path: Path | None = None, **cluster: Any) -> Iterator[Kube]:
-    """A cluster of its own (LocalCluster keyword arguments) with the CRDs and an operator, for modules
-    whose operator configuration or cluster differs from the session's."""
+def cluster_with_operator(
+    workdir: Path, config_path: Path | None = None, crds: Sequence[Path] = (), **cluster: Any
+) -> Iterator[Kube]:
+    """A cluster of its own (LocalCluster keyword arguments) with the CRDs (ours, then ``crds``) and an
+    operator, for modules whose operator configuration or cluster differs from the session's."""
     with LocalCluster(workdir=workdir / "cluster", **cluster) as local:
-        local.install_crds(ROOT / "crds")
+        for directory in (ROOT / "crds", *crds):
+            local.install_crds(directory)
         operator = OperatorProcess(local.kubeconfig, workdir / "operator.log", config_path=config_path)
         operator.start()
         try:

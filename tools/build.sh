@@ -84,6 +84,17 @@ build helm helm "$hver" helm.sh/helm/v3/cmd/helm=helm
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubernetes kubectl "$kver" k8s.io/kubernetes/cmd/kubectl=kubectl
 fi
+# copy_crds WRAPPER MODULE DIR-IN-MODULE OUTPUT GLOB...: CRD files of a pinned module into $bin/OUTPUT.
+copy_crds() {
+  local wrapper=$1 module=$2 sub=$3 out=$4 src; shift 4
+  src=$(cd "$here/$wrapper" && go mod download "$module" && go list -m -f '{{.Dir}}' "$module")
+  mkdir -p "$bin/$out"
+  for pattern in "$@"; do
+    # install, not cp: the module cache is read-only, the copies must stay replaceable.
+    for file in "$src/$sub"/$pattern; do install -m 0644 "$file" "$bin/$out/"; done
+  done
+}
+
 # Optional tools, each built only when asked for by name.
 for tool in "$@"; do
   case $tool in
@@ -91,20 +102,20 @@ for tool in "$@"; do
       build metrics-server metrics-server "" sigs.k8s.io/metrics-server/cmd/metrics-server=metrics-server
       # KWOK reads simulated usage from these kinds but leaves installing their CRDs to the user;
       # they come from the same pinned KWOK module.
-      kwok_src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-      mkdir -p "$bin/kwok-crds"
-      for kind in clusterresourceusages resourceusages; do
-        cp "$kwok_src/kustomize/crd/bases/kwok.x-k8s.io_$kind.yaml" "$bin/kwok-crds/"
-      done ;;
+      copy_crds kwok sigs.k8s.io/kwok kustomize/crd/bases kwok-crds \
+        'kwok.x-k8s.io_clusterresourceusages.yaml' 'kwok.x-k8s.io_resourceusages.yaml' ;;
     # KEDA's operator and its metrics adapter (the external metrics API server), for request-rate scaling.
-    keda) build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
-      github.com/kedacore/keda/v2/cmd/operator=keda-operator \
-      github.com/kedacore/keda/v2/cmd/adapter=keda-adapter ;;
-    # promtool first in the list: the alert-rule tests need only it, and it shares the build.
-    prometheus) build prometheus prometheus "" \
-      github.com/prometheus/prometheus/cmd/promtool=promtool \
-      github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
-    *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda prometheus)" >&2; exit 2 ;;
+    keda)
+      build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
+        github.com/kedacore/keda/v2/cmd/operator=keda-operator \
+        github.com/kedacore/keda/v2/cmd/adapter=keda-adapter
+      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+    # Only KEDA's CRDs (what ScaledObjects are validated against), without building KEDA.
+    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+    # promtool alone (the alert-rule and dashboard tests need only it), or the Prometheus server too.
+    promtool) build prometheus promtool "" github.com/prometheus/prometheus/cmd/promtool=promtool ;;
+    prometheus) build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
+    *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda keda-crds promtool prometheus)" >&2; exit 2 ;;
   esac
 done
 echo "$bin"

@@ -227,6 +227,8 @@ def _ready(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, mode
         stale = " The latest spec is not applied: see the Degraded condition." if _blocked(o) else ""
         if wanted == 0:
             message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
+            if o.keda:
+                message = "Scaled to zero by KEDA: no TF Serving pod runs until the request rate wakes it."
             return _Condition(ConditionType.READY, True, reasons.SCALED_TO_ZERO, message + stale)
         message = f"{r.ready}/{wanted} replicas serve model {model} and run the applied spec."
         return _Condition(ConditionType.READY, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message + stale)
@@ -273,6 +275,8 @@ def _available(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, 
         return _Condition(ConditionType.AVAILABLE, False, *_no_children(o, model))
     if wanted == 0:
         message = "No replica is wanted (spec.replicas is 0), so the model does not serve requests."
+        if o.keda:
+            message = "KEDA scaled the model to zero replicas; requests fail until it brings one back."
         return _Condition(ConditionType.AVAILABLE, False, reasons.SCALED_TO_ZERO, message)
     if r.available >= wanted:
         message = f"{r.available}/{wanted} replicas available."

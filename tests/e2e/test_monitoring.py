@@ -1,7 +1,7 @@
 """The chart's alerts and dashboard against Prometheus' own tooling: the PrometheusRule's rules pass
 `promtool test rules` (tests/e2e/monitoring/alerts.test.yaml) and `promtool check rules`, and every PromQL
 expression of the Grafana dashboard parses. promtool is built from the pinned Prometheus module on first
-use (tools/build.sh prometheus), not by `make up`.
+use (tools/build.sh promtool), not by `make up`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    ensure_binaries("prometheus")
+    ensure_binaries("promtool")
     return str(bin_dir() / "promtool")
 
 

@@ -164,6 +164,12 @@ def test_keda_renders_a_scaled_object_instead_of_an_hpa() -> None:
     assert deployment is not None and "replicas" not in deployment["spec"]
 
 
+@pytest.mark.parametrize(("rate", "threshold"), [(50, "50"), ("0.5", "0.5"), ("500m", "0.5"), ("2k", "2000")])
+def test_keda_threshold_is_a_plain_decimal(rate: Any, threshold: str) -> None:
+    so = child(md(KEDA, maxReplicas=5, requestsPerSecond=rate), KEDA, "ScaledObject")
+    assert so is not None and so["spec"]["triggers"][0]["metadata"]["threshold"] == threshold
+
+
 def test_keda_adds_cpu_only_when_asked() -> None:
     so = child(md(KEDA, maxReplicas=5, requestsPerSecond=50, targetCPUUtilization=75), KEDA, "ScaledObject")
     assert so is not None
@@ -235,8 +241,8 @@ def autoscaling(status: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in status["conditions"] if c["type"] == "Autoscaling")
 
 
-def compute(autoscaler: dict[str, Any] | None, **kw: Any) -> dict[str, Any]:
-    observed = Observed(deployment=DEPLOYMENT, autoscaled=True, autoscaler=autoscaler, wants_replicas=1, **kw)
+def compute(autoscaler: dict[str, Any] | None, deployment: Any = DEPLOYMENT, **kw: Any) -> dict[str, Any]:
+    observed = Observed(deployment=deployment, autoscaled=True, autoscaler=autoscaler, wants_replicas=1, **kw)
     return compute_status(MD, observed, now=__import__("datetime").datetime(2026, 1, 1))
 
 
@@ -312,12 +318,19 @@ def test_status_with_keda_at_zero_and_when_keda_is_not_ready() -> None:
             current=0,
             desired=0,
         ),
+        deployment={
+            "metadata": {"generation": 1},
+            "spec": {"replicas": 0},
+            "status": {"observedGeneration": 1},
+        },
         keda=True,
         scaled_object={"metadata": {"name": "resnet"}, "spec": {"minReplicaCount": 0}, "status": {}},
     )
     condition = autoscaling(zero)
     assert (condition["status"], condition["reason"]) == ("True", "ScaledToZero")
     assert zero["autoscaler"]["minReplicas"] == 0
+    ready = next(c for c in zero["conditions"] if c["type"] == "Ready")
+    assert "KEDA" in ready["message"] and "spec.replicas" not in ready["message"]
     broken = compute(
         None,
         keda=True,

@@ -13,6 +13,7 @@ from typing import Any
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.autoscaler import scale_down_behavior, uses_keda
 from modeldeploy.desired.labels import object_meta
+from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec import ModelDeploymentSpec
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
@@ -20,6 +21,13 @@ KEDA_API_VERSION = "keda.sh/v1alpha1"
 # the rate must stay at zero before the last replica goes: KEDA's own defaults (30 s and 300 s).
 POLLING_INTERVAL_SECONDS = 30
 DEFAULT_COOLDOWN_SECONDS = 300
+
+
+def plain_decimal(quantity: str) -> str:
+    value = parse_quantity(quantity)
+    if value is None:  # parse_spec admitted it as a quantity, so this is a bug, not bad input
+        raise ValueError(f"not a quantity: {quantity!r}")
+    return format(value.normalize(), "f")
 
 
 def request_rate_query(md: ModelDeploymentSpec, config: OperatorConfig) -> str:
@@ -36,8 +44,9 @@ def build_scaled_object(md: ModelDeploymentSpec, config: OperatorConfig) -> dict
             "metadata": {
                 "serverAddress": str(config.request_rate.prometheus_address),
                 "query": request_rate_query(md, config),
-                # Per replica: KEDA's HPA metric target is an AverageValue of this.
-                "threshold": a.requests_per_second,
+                # Per replica: KEDA's HPA metric target is an AverageValue of this. KEDA reads it with
+                # strconv.ParseFloat, so a quantity such as "500m" goes in as "0.5".
+                "threshold": plain_decimal(a.requests_per_second),
                 # Any request at all wakes a model scaled to zero.
                 "activationThreshold": "0",
             },

@@ -27,7 +27,10 @@ def project_root() -> Path:
 # to what tools/build.sh puts into the bin directory for it.
 OPTIONAL_TOOLS: dict[str, tuple[str, ...]] = {
     "metrics-server": ("metrics-server", "kwok-crds"),
-    "prometheus": ("promtool", "prometheus"),
+    "promtool": ("promtool",),
+    "prometheus": ("prometheus",),
+    "keda": ("keda-operator", "keda-adapter", "keda-crds"),
+    "keda-crds": ("keda-crds",),
 }
 
 
