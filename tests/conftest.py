@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modeldeploy.localcluster import LocalCluster
+from modeldeploy.localcluster.nodes import NodeSpec
 from modeldeploy.localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,23 +90,6 @@ def operator(cluster: LocalCluster) -> Iterator[OperatorProcess]:
         process.stop()
 
 
-@contextmanager
-def cluster_with_operator(
-    workdir: Path, config_path: Path | None = None, crds: Sequence[Path] = (), **cluster: Any
-) -> Iterator[Kube]:
-    """A cluster of its own (LocalCluster keyword arguments) with the CRDs (ours, then ``crds``) and an
-    operator, for modules whose operator configuration or cluster differs from the session's."""
-    with LocalCluster(workdir=workdir / "cluster", **cluster) as local:
-        for directory in (ROOT / "crds", *crds):
-            local.install_crds(directory)
-        operator = OperatorProcess(local.kubeconfig, workdir / "operator.log", config_path=config_path)
-        operator.start()
-        try:
-            yield Kube(local)
-        finally:
-            operator.stop()
-
-
 def make_namespace(kube: Kube, prefix: str = "t", enforce: str = "restricted") -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     kube.apply(
@@ -124,3 +108,28 @@ def namespace(kube: Kube) -> Iterator[str]:
     name = make_namespace(kube)
     yield name
     kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@contextmanager
+def own_cluster(
+    workdir: Path,
+    config: Path | None = None,
+    kwok_stages: Path | None = None,
+    nodes: Sequence[NodeSpec] | None = None,
+    crds: Sequence[Path] = (),
+    resource_metrics: bool = False,
+) -> Iterator[Kube]:
+    """A cluster and operator of a test module's own: for an operator configuration, KWOK pod stages, more
+    CRDs (installed after ours) or the resource metrics pipeline the session cluster must not get."""
+    cluster_dir = workdir / "cluster"
+    with LocalCluster(
+        workdir=cluster_dir, nodes=nodes, kwok_stages=kwok_stages, resource_metrics=resource_metrics
+    ) as cluster:
+        for directory in (ROOT / "crds", *crds):
+            cluster.install_crds(directory)
+        operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
+        operator.start()
+        try:
+            yield Kube(cluster)
+        finally:
+            operator.stop()

@@ -10,7 +10,7 @@ clamped by min/maxReplicas or by the behavior's rate limits).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,42 +112,18 @@ def _summary(hpa: Mapping[str, Any] | None, scaled_object: Mapping[str, Any] | N
     if scaled_object is not None:
         # KEDA's HPA never goes below 1; the ScaledObject's own minimum may be 0.
         summary["minReplicas"] = _int(_map(scaled_object.get("spec")).get("minReplicaCount"))
-    metrics = _metrics_text(_list(spec.get("metrics")), _list(status.get("currentMetrics")))
-    if metrics:
-        summary["metrics"] = metrics
+    # No metric values: they change at every HPA sync, and each change would be a status write (and a
+    # `kubectl get -w` row); `kubectl get hpa` shows them.
     return summary
 
 
 def _numbers_text(summary: Mapping[str, Any] | None) -> str:
     if summary is None:
         return "no replica count yet"
-    text = (
+    return (
         f"{summary['currentReplicas']} current, {summary['desiredReplicas']} desired replicas "
         f"(min {summary['minReplicas']}, max {summary['maxReplicas']})"
     )
-    return text + (f"; {summary['metrics']}" if summary.get("metrics") else "")
-
-
-def _metrics_text(specs: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]) -> str:
-    """e.g. "cpu 45%/70%, requests 12/50": what `kubectl get hpa` shows as TARGETS."""
-    parts = []
-    for i, metric in enumerate(specs):
-        kind = str(metric.get("type", ""))
-        source = _map(metric.get(_source_key(kind)))
-        target = _map(source.get("target"))
-        name = source.get("name") or _map(source.get("metric")).get("name") or kind
-        now = _map(_map(current[i].get(_source_key(kind))).get("current")) if i < len(current) else {}
-        if target.get("type") == "Utilization":
-            value = now.get("averageUtilization")
-            parts.append(f"{name} {'?' if value is None else value}%/{target.get('averageUtilization')}%")
-        else:
-            key = "averageValue" if target.get("type") == "AverageValue" else "value"
-            parts.append(f"{name} {now.get(key, '?')}/{target.get(key)}")
-    return ", ".join(parts)
-
-
-def _source_key(kind: str) -> str:
-    return {"ContainerResource": "containerResource"}.get(kind, kind[:1].lower() + kind[1:])
 
 
 def _why(condition: Mapping[str, Any]) -> str:

@@ -16,7 +16,8 @@ import yaml
 
 from modeldeploy.localcluster.nodes import NodeSpec, gpu_node
 from modeldeploy.reconcile import applied_labels
-from tests.conftest import Kube, cluster_with_operator, make_namespace
+from tests.conftest import Kube, make_namespace, own_cluster
+from tests.kwok import delete_stage, pod_stage
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 from tests.standin import TFServingStandIn
@@ -30,19 +31,6 @@ PRICING = {
     "memoryGiBHourly": 0.0125,
     "gpuHourly": {"nvidia-tesla-t4": 0.35, "nvidia-l4": 0.70},
 }
-
-
-def pod_stage(name: str, expressions: list[dict[str, Any]], next_step: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Stage",
-        "metadata": {"name": name},
-        "spec": {
-            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
-            "selector": {"matchExpressions": expressions},
-            "next": next_step,
-        },
-    }
 
 
 READY_TEMPLATE = """{{ $now := Now }}
@@ -108,12 +96,7 @@ def kwok_stages() -> str:
         ],
         {"statusTemplate": IMAGE_PULL_BACKOFF_TEMPLATE},
     )
-    delete = pod_stage(
-        "pod-delete",
-        [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
-        {"finalizers": {"empty": True}, "delete": True},
-    )
-    return yaml.safe_dump_all([ready, unpullable, delete])
+    return yaml.safe_dump_all([ready, unpullable, delete_stage()])
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +128,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, standin: TFServingStandI
             }
         )
     )
-    with cluster_with_operator(workdir, config, nodes=nodes, kwok_stages=stages) as kube:
+    with own_cluster(workdir, config, kwok_stages=stages, nodes=nodes) as kube:
         yield kube
 
 

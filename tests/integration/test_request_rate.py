@@ -16,7 +16,7 @@ import yaml
 
 from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries
 from modeldeploy.localcluster.nodes import cpu_node
-from tests.conftest import Kube, cluster_with_operator, make_namespace
+from tests.conftest import Kube, make_namespace, own_cluster
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
@@ -34,7 +34,7 @@ def keda_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         )
     )
     nodes = [cpu_node("kwok-cpu-0")]
-    with cluster_with_operator(workdir, config, crds=[bin_dir() / "keda-crds"], nodes=nodes) as kube:
+    with own_cluster(workdir, config, crds=[bin_dir() / "keda-crds"], nodes=nodes) as kube:
         yield kube
 
 

@@ -256,7 +256,6 @@ def test_status_reports_current_and_desired_replicas() -> None:
         "desiredReplicas": 4,
         "minReplicas": 1,
         "maxReplicas": 4,
-        "metrics": "cpu 180%/50%",
     }
     condition = autoscaling(status)
     assert (condition["status"], condition["reason"]) == ("True", "ScalingActive")
