@@ -350,3 +350,37 @@ def test_status_with_keda_at_zero_and_when_keda_is_not_ready() -> None:
     condition = autoscaling(broken)
     assert (condition["status"], condition["reason"]) == ("False", "UnableToScale")
     assert "no prometheus" in condition["message"]
+
+
+# --- KEDA's HPA in the operator's cache ---------------------------------------------------------------
+
+
+def test_kedas_hpa_is_filed_under_the_model_but_never_taken_for_its_child() -> None:
+    from modeldeploy.controller import Caches
+    from modeldeploy.informer import CHILDREN, Store, autoscaler_owner, controller_of
+
+    def ref(kind: str, api: str, name: str) -> dict[str, Any]:
+        return {"kind": kind, "apiVersion": api, "name": name, "uid": "u", "controller": True}
+
+    keda_hpa = {
+        "metadata": {
+            "name": "keda-hpa-resnet",
+            "namespace": "vision",
+            "ownerReferences": [ref("ScaledObject", "keda.sh/v1alpha1", "resnet")],
+        }
+    }
+    assert autoscaler_owner(keda_hpa) == ("vision", "resnet")
+    stranger = {
+        "metadata": {"name": "x", "namespace": "vision", "ownerReferences": [ref("Foo", "a/v1", "resnet")]}
+    }
+    assert autoscaler_owner(stranger) is None
+    caches = Caches()
+    for resource in CHILDREN:
+        caches.children[resource.kind_key] = Store(resource.slim, resource.owner_of or controller_of)
+    caches.children[("autoscaling/v2", "HorizontalPodAutoscaler")].upsert(keda_hpa)
+    children = caches.children_of(("vision", "resnet"))
+    assert ("autoscaling/v2", "HorizontalPodAutoscaler") not in children.objects
+    assert (
+        children.keda_autoscaler is not None
+        and children.keda_autoscaler["metadata"]["name"] == "keda-hpa-resnet"
+    )
