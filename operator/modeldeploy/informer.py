@@ -106,6 +106,7 @@ CHILDREN: tuple[Resource, ...] = (
         "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", owner_of=autoscaler_owner
     ),
     Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    Resource("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
 )
 PODS = Resource("v1", "pods", "Pod", slim_pod)
 # Watched only when the operator renders ScaledObjects (request-rate provider keda): without KEDA's CRD

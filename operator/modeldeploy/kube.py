@@ -35,6 +35,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobjects",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     (MD_API_VERSION, MD_KIND): "modeldeployments",
 }
 

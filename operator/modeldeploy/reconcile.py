@@ -35,6 +35,7 @@ OPTIONAL_KINDS: tuple[ChildKey, ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
     ("keda.sh/v1alpha1", "ScaledObject"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),  # when the operator configuration turns it off
 )
 
 
