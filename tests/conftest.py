@@ -112,12 +112,21 @@ def namespace(kube: Kube) -> Iterator[str]:
 
 @contextmanager
 def own_cluster(
-    workdir: Path, config: Path, kwok_stages: Path | None = None, nodes: Sequence[NodeSpec] | None = None
+    workdir: Path,
+    config: Path | None = None,
+    kwok_stages: Path | None = None,
+    nodes: Sequence[NodeSpec] | None = None,
+    crds: Sequence[Path] = (),
+    resource_metrics: bool = False,
 ) -> Iterator[Kube]:
-    """A cluster and operator of a test module's own: for an operator configuration or KWOK pod stages the
-    session cluster must not get."""
-    with LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=kwok_stages) as cluster:
-        cluster.install_crds(ROOT / "crds")
+    """A cluster and operator of a test module's own: for an operator configuration, KWOK pod stages, more
+    CRDs (installed after ours) or the resource metrics pipeline the session cluster must not get."""
+    cluster_dir = workdir / "cluster"
+    with LocalCluster(
+        workdir=cluster_dir, nodes=nodes, kwok_stages=kwok_stages, resource_metrics=resource_metrics
+    ) as cluster:
+        for directory in (ROOT / "crds", *crds):
+            cluster.install_crds(directory)
         operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
         operator.start()
         try:

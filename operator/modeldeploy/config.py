@@ -50,6 +50,38 @@ class ModelStatusConfig:
     endpoint_override: str | None = None
 
 
+class RequestRateProvider:
+    """What serves TF Serving's request rate to the autoscaler (autoscaling.requestRate.provider)."""
+
+    NONE = "none"  # request-rate autoscaling is refused with a message naming this setting
+    KEDA = "keda"  # a KEDA ScaledObject with a Prometheus trigger; allows scale to zero
+    CUSTOM_METRICS = "customMetrics"  # a plain HPA with a Pods metric served by a custom metrics adapter
+
+    ALL = (NONE, KEDA, CUSTOM_METRICS)
+
+
+# TF Serving's request counter (tensorflow/serving .../servables/tensorflow/util.cc, "request_count",
+# exported under the :tensorflow:serving: prefix on the monitoring path); a model's pods are picked by the
+# labels the scrape job copies from the pod (docs/observability.md) and by TF Serving's model_name label.
+DEFAULT_REQUEST_RATE_QUERY = (
+    'sum(rate({{__name__=":tensorflow:serving:request_count", namespace="{namespace}", '
+    'model_deployment="{name}", model_name="{model}"}}[1m]))'
+)
+
+
+@dataclass(frozen=True)
+class RequestRateConfig:
+    """How a ModelDeployment's spec.autoscaling.requestsPerSecond becomes an autoscaler."""
+
+    provider: str = RequestRateProvider.NONE
+    # keda: the Prometheus that scrapes the TF Serving pods, and the PromQL of one model's total rate
+    # ({namespace}, {name}, {model} are filled in per ModelDeployment).
+    prometheus_address: str | None = None
+    query: str = DEFAULT_REQUEST_RATE_QUERY
+    # customMetrics: the Pods metric the adapter serves per pod, in requests per second.
+    metric_name: str = "tensorflow_serving_requests_per_second"
+
+
 def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> Mapping[str, Any]:
     peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
     if pod_labels:
@@ -109,6 +141,7 @@ class OperatorConfig:
     pricing: Pricing | None = None
     model_status: ModelStatusConfig = field(default_factory=ModelStatusConfig)
     progress_deadline_seconds: int = 600
+    request_rate: RequestRateConfig = field(default_factory=RequestRateConfig)
     network_policy: NetworkPolicyConfig = field(default_factory=NetworkPolicyConfig)
     model_pods: ModelPodsConfig = field(default_factory=ModelPodsConfig)
 
@@ -210,6 +243,43 @@ def _model_status(value: object) -> ModelStatusConfig:
     )
 
 
+def _request_rate(value: object) -> RequestRateConfig:
+    key = "autoscaling.requestRate"
+    m = _mapping(value, key)
+    _check_keys(m, key, {"provider", "prometheusAddress", "query", "metricName"})
+    d = RequestRateConfig()
+    provider = _str(m.get("provider", d.provider), f"{key}.provider")
+    if provider not in RequestRateProvider.ALL:
+        raise ConfigError(f"{key}.provider: {provider!r} is not one of {', '.join(RequestRateProvider.ALL)}")
+    address = m.get("prometheusAddress")
+    address = None if address is None else _str(address, f"{key}.prometheusAddress")
+    if provider == RequestRateProvider.KEDA and address is None:
+        raise ConfigError(
+            f"{key}.prometheusAddress: required with provider keda (the Prometheus that scrapes TF Serving, "
+            "e.g. http://prometheus.monitoring.svc:9090)"
+        )
+    query = _str(m.get("query", d.query), f"{key}.query")
+    try:
+        query.format(namespace="ns", name="md", model="m")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{key}.query: only {{namespace}}, {{name}} and {{model}} may be substituted (write {{{{ and "
+            f"}}}} for literal braces): {e}"
+        ) from e
+    return RequestRateConfig(
+        provider=provider,
+        prometheus_address=address,
+        query=query,
+        metric_name=_str(m.get("metricName", d.metric_name), f"{key}.metricName"),
+    )
+
+
+def _autoscaling(value: object) -> RequestRateConfig:
+    m = _mapping(value, "autoscaling")
+    _check_keys(m, "autoscaling", {"requestRate"})
+    return _request_rate(m.get("requestRate", {}))
+
+
 def _bool(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: must be true or false")
@@ -266,6 +336,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "watchNamespaces": ("watch_namespaces", _namespaces),
     "pricing": ("pricing", lambda v: None if v is None else _pricing(v)),
     "modelStatus": ("model_status", _model_status),
+    "autoscaling": ("request_rate", _autoscaling),
     "progressDeadlineSeconds": (
         "progress_deadline_seconds",
         lambda v: int(_number(v, "progressDeadlineSeconds", integer=True)),

@@ -20,6 +20,7 @@ from modeldeploy.config import OperatorConfig
 from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
+from modeldeploy.desired.autoscaler import uses_keda
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.informer import controller_ref
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
@@ -33,6 +34,7 @@ ChildKey = tuple[str, str]  # (apiVersion, kind)
 OPTIONAL_KINDS: tuple[ChildKey, ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
     ("networking.k8s.io/v1", "NetworkPolicy"),  # when the operator configuration turns it off
 )
 
@@ -43,6 +45,8 @@ class Children:
 
     objects: Mapping[ChildKey, Mapping[str, Any]] = field(default_factory=dict)
     pods: Sequence[Mapping[str, Any]] = ()
+    # Not a child: the HPA KEDA makes from our ScaledObject (keda-hpa-<name>), read for status only.
+    keda_autoscaler: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -257,6 +261,12 @@ async def reconcile(
         gpu_summary=spec.gpu_summary() if spec else None,
         wants_replicas=spec.wanted_replicas() if spec else 0,
         cost=hourly_cost(config.pricing, spec.resources, ready) if spec else None,
+        autoscaled=spec is not None and spec.autoscaling is not None,
+        keda=spec is not None and uses_keda(spec, config),
+        autoscaler=children.keda_autoscaler
+        if spec is not None and uses_keda(spec, config)
+        else children.objects.get(("autoscaling/v2", "HorizontalPodAutoscaler")),
+        scaled_object=children.objects.get(("keda.sh/v1alpha1", "ScaledObject")),
         **model_observations(md, spec, model_state, desired),
     )
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))

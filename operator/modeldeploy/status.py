@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
+from modeldeploy.autoscaling_status import scaling_state
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
 from modeldeploy.messages import CONDITION_MESSAGE_MAX, bounded
 from modeldeploy.reasons import ConditionType, Phase
@@ -49,6 +50,7 @@ OWNED_KEYS = frozenset(
         "endpoints",
         "model",
         "cost",
+        "autoscaler",
         "conditions",
     }
 )
@@ -97,6 +99,12 @@ class Observed:
     model_status_error: str | None = None  # why TF Serving could not be asked (ModelLoaded Unknown)
     expected_versions: Sequence[int] = ()  # versionPolicy.specific: each must become AVAILABLE
     cost: Mapping[str, str] | None = None
+    # The autoscaler, when the applied spec has spec.autoscaling: the HPA scaling the Deployment (ours, or
+    # KEDA's) and, with KEDA, the ScaledObject. ``autoscaled`` False leaves the Autoscaling condition out.
+    autoscaled: bool = False
+    keda: bool = False
+    autoscaler: Mapping[str, Any] | None = None
+    scaled_object: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,12 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     ]
     if model_loaded is not None:
         conditions.append(model_loaded)
+    scaling = None
+    if observed.autoscaled:
+        scaling = scaling_state(name, observed.autoscaler, observed.scaled_object, observed.keda)
+        conditions.append(
+            _Condition(ConditionType.AUTOSCALING, scaling.status, scaling.reason, scaling.message)
+        )
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": _phase(observed, rollout, conditions),
@@ -200,6 +214,8 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
         status["model"]["labels"] = [_plain(v) for v in observed.model_labels]
     if observed.cost is not None:
         status["cost"] = dict(observed.cost)
+    if scaling is not None and scaling.summary is not None:
+        status["autoscaler"] = scaling.summary
     old_conditions = _map(md.get("status")).get("conditions")
     status["conditions"] = _stamp(conditions, old_conditions, generation, now)
     return status
@@ -265,6 +281,8 @@ def _ready(f: _Facts, model_loaded: _Condition | None, degraded: _Condition) -> 
         return _Condition(t, False, model_loaded.reason, model_loaded.message)
     if wanted == 0:
         message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
+        if o.keda:
+            message = "Scaled to zero by KEDA: no TF Serving pod runs until the request rate wakes it."
         return _Condition(t, True, reasons.SCALED_TO_ZERO, message)
     message = f"{current}/{wanted} replicas serve model {model} and run generation {generation}."
     return _Condition(t, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
@@ -322,6 +340,8 @@ def _available(f: _Facts) -> _Condition:
         return _Condition(t, False, *_no_children(o, model))
     if wanted == 0:
         message = "No replica is wanted (spec.replicas is 0), so the model does not serve requests."
+        if o.keda:
+            message = "KEDA scaled the model to zero replicas; requests fail until it brings one back."
         return _Condition(t, False, reasons.SCALED_TO_ZERO, message)
     floor, why = _minimum_available(f.spec, wanted, o.spec_error is not None)
     # No running counts here (READY, status.replicas and readyReplicas have them): a message that changes

@@ -46,6 +46,7 @@ NAMESPACED_RULES = (
     | _rules("", ["configmaps", "services"], RW)
     | _rules("apps", ["deployments"], RW)
     | _rules("autoscaling", ["horizontalpodautoscalers"], RW)
+    | _rules("keda.sh", ["scaledobjects"], RW)
     | _rules("policy", ["poddisruptionbudgets"], RW)
     | _rules("networking.k8s.io", ["networkpolicies"], RW)
     | _rules("", ["pods"], READ)
