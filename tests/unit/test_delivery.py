@@ -331,7 +331,7 @@ def test_install_docs_describe_every_operator_config_key() -> None:
     reference = docs[docs.index("## Operator configuration reference") :]
     reference = reference[: reference.index("\n## ", 1)]
     nested = ["modelStatus.pollSeconds", "modelStatus.inFlightPollSeconds", "modelStatus.timeoutSeconds"]
-    nested += ["modelStatus.endpointOverride", "pricing.currency", "pricing.cpuHourly"]
+    nested += ["modelStatus.endpoint", "modelStatus.addressMap", "pricing.currency", "pricing.cpuHourly"]
     nested += ["pricing.memoryGiBHourly", "pricing.gpuHourly"]
     undocumented = [key for key in [*config._FIELDS, *nested] if f"`{key}" not in reference]
     assert not undocumented, f"docs/install.md's configuration reference misses {undocumented}"
