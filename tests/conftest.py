@@ -53,10 +53,52 @@ class Kube:
         return self.cluster.kubectl("create", "-f", "-", input=text, check=check)
 
 
+# Base paths the tests use without caring about versions: each holds versions 1 to 5 in the emulated
+# model store, so that TF Serving pods load them. Tests about missing or broken versions use their own URIs.
+SEEDED_URIS = (
+    "gs://bucket/models/resnet",
+    "gs://bucket/models/half_plus_two",
+    "gs://bucket/models/healthy",
+    "gs://bucket/models/m",
+    "gs://bucket/m",
+    "gs://b/m",
+    "gs://b/models/m",
+    "s3://bucket/models/resnet",
+    "/pvc/models/resnet",  # pvc://models/resnet as the pod farm sees the claim (podview.model_aliases)
+)
+SEEDED_VERSIONS = range(1, 6)
+
+
+def seed_common_models(root: Path) -> None:
+    # Imported here: unit tests that need no cluster must not need the emulator package either.
+    from modeldeploy.localcluster.samples import seed_model_store
+    from modeldeploy.localcluster.tfserving.store import ModelStore
+
+    store = ModelStore(root)
+    for uri in SEEDED_URIS:
+        for number in SEEDED_VERSIONS:
+            store.add_version(uri, number)
+    seed_model_store(root, ROOT / "manifests" / "samples")
+
+
+def write_operator_config(cluster: LocalCluster, path: Path, **settings: Any) -> Path:
+    """The operator's configuration file: what the cluster needs (the emulated pods' address map) plus
+    ``settings`` (camelCase keys; modelStatus entries merge)."""
+    config: dict[str, Any] = cluster.operator_config()
+    for key, value in settings.items():
+        if key == "modelStatus":
+            config["modelStatus"] = {**config.get("modelStatus", {}), **value}
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
+    return path
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(workdir=tmp_path_factory.mktemp("cluster"))
+    local = LocalCluster(workdir=tmp_path_factory.mktemp("cluster"), emulate_tfserving=True)
     local.start()
+    seed_common_models(local.model_store_root)
     try:
         local.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         local.kubectl(
@@ -79,7 +121,9 @@ def kube(cluster: LocalCluster) -> Kube:
 def operator(cluster: LocalCluster) -> Iterator[OperatorProcess]:
     """The operator, running with the admin kubeconfig (the e2e tests run it with the chart's RBAC)."""
     process = OperatorProcess(
-        kubeconfig=cluster.kubeconfig, log_path=cluster.workdir / "logs" / "operator.log"
+        kubeconfig=cluster.kubeconfig,
+        log_path=cluster.workdir / "logs" / "operator.log",
+        config_path=write_operator_config(cluster, cluster.workdir / "operator-config.json"),
     )
     process.start()
     try:

@@ -253,6 +253,10 @@ def ready_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(out, key=lambda p: str((p.get("metadata") or {}).get("name")))
 
 
+def _names(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [str((p.get("metadata") or {}).get("name")) for p in pods]
+
+
 def has_ready_pod(pods: Iterable[Mapping[str, Any]]) -> bool:
     return bool(ready_pods(pods))
 
@@ -344,17 +348,21 @@ class ModelPoller:
                 if self.states.pop(key, None) is not None and md is not None:
                     self.notify(key)  # the status should stop showing what no pod serves
         for key, md in list(self.models.items()):
-            if key in self._running or self._due.get(key, 0.0) > now:
-                continue
-            if md.get("metadata", {}).get("deletionTimestamp"):
+            if key in self._running or md.get("metadata", {}).get("deletionTimestamp"):
                 continue
             pods = ready_pods(self.pods(key))
             if not pods:
                 continue
+            if self._due.get(key, 0.0) > now and self._asked(key) in (None, _names(pods)):
+                continue  # not due, and the same pods are ready: a pod that became ready is asked now
             self._due[key] = float("inf")  # set properly when the poll ends
             self._running[key] = asyncio.create_task(
                 self._poll(key, md, pods), name=f"modeldeploy-poll-{key}"
             )
+
+    def _asked(self, key: Key) -> list[str] | None:
+        state = self.states.get(key)
+        return [p.pod for p in state.pods] if state is not None else None
 
     async def _poll(self, key: Key, md: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> None:
         try:

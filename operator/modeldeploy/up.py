@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import cache_dir, project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.localcluster.samples import seed_model_store
 
 STATE_FILE = "up.json"
 
@@ -66,6 +69,7 @@ def _show_until_ready(cluster: LocalCluster, timeout: float, operator: OperatorP
 def _reuse(workdir: Path, pid: int, samples: Path, timeout: float) -> int:
     # The cluster belongs to the other `up`, which stops it on Ctrl-C; this one only shows it.
     cluster = LocalCluster(workdir=workdir)
+    seed_model_store(cluster.model_store_root, samples)
     print(f"modeldeploy up: reusing the cluster of modeldeploy up (pid {pid}) in {workdir}", flush=True)
     cluster.kubectl("apply", "-f", str(samples))
     ready = _show_until_ready(cluster, timeout, None)
@@ -85,7 +89,7 @@ def run_up(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    cluster = LocalCluster(workdir=workdir)
+    cluster = LocalCluster(workdir=workdir, emulate_tfserving=True)
     operator: OperatorProcess | None = None
     try:
         started = time.monotonic()
@@ -99,7 +103,17 @@ def run_up(args: argparse.Namespace) -> int:
             json.dumps({"pid": os.getpid(), "kubeconfig": str(cluster.kubeconfig)})
         )
         cluster.install_crds(root / "crds")
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log")
+        seeded = seed_model_store(cluster.model_store_root, samples)
+        print(
+            f"modeldeploy up: emulated TF Serving runs the pods; model store {cluster.model_store_root} "
+            f"holds {', '.join(f'{uri} {sorted(v)}' for uri, v in sorted(seeded.items()))}",
+            flush=True,
+        )
+        config = workdir / "operator-config.yaml"
+        config.write_text(yaml.safe_dump(cluster.operator_config()))
+        operator = OperatorProcess(
+            kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log", config_path=config
+        )
         operator.start()
         print(f"modeldeploy up: operator running (log: {operator.component.log_path})", flush=True)
         # Files apply in name order, so 00-namespace.yaml goes before the models in it.
