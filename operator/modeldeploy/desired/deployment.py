@@ -99,6 +99,9 @@ def _container(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
         ],
         "resources": _resources(md, config),
+        # TF Serving writes no termination log: without this a crash-looping pod shows no reason at all;
+        # with it the kubelet reports the log's last lines (an unparsable flag, a bad config file).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": {
             "httpGet": {"path": f"/v1/models/{md.model.name}", "port": "http"},
             "periodSeconds": 5,

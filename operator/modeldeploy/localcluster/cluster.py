@@ -57,6 +57,7 @@ class LocalCluster:
         emulate_tfserving: bool = False,
         unpullable_images: Sequence[str] = (),
         backoff_scale: float = 1.0,
+        tfserving_time_scale: float = 1.0,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
         self.nodes = list(nodes) if nodes is not None else default_pool()
@@ -70,6 +71,7 @@ class LocalCluster:
         self.emulate_tfserving = emulate_tfserving
         self.unpullable_images = tuple(unpullable_images)
         self.backoff_scale = backoff_scale
+        self.tfserving_time_scale = tfserving_time_scale  # load times and load retry intervals
         self.loopback_net = f"127.{random.randint(100, 250)}.0.0/16"
         self.ports = Ports()
         self.components: dict[str, Component] = {}
@@ -337,6 +339,7 @@ class LocalCluster:
                 f"--store={self.model_store_root}",
                 f"--address-map={POD_CIDR}={self.loopback_net}",
                 f"--backoff-scale={self.backoff_scale}",
+                f"--time-scale={self.tfserving_time_scale}",
             ],
         )
 

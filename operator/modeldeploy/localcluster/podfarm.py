@@ -44,6 +44,8 @@ log = logging.getLogger("modeldeploy.podfarm")
 BACKOFF_FIRST_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 300.0
 BIND_ATTEMPTS = 20  # a recycled pod IP may still be held by the previous pod's server for a moment
+TERMINATION_LOG_LINES = 80
+TERMINATION_LOG_BYTES = 2048
 BIND_FAILURE = "Failed to BuildAndStart gRPC server"
 PODS = Resource("v1", "pods", "Pod", slim)
 CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap", slim)
@@ -131,6 +133,13 @@ class PodRunner:
         self._report(self.view.namespace, self.view.name, annotations)
 
     def _run(self) -> None:
+        try:
+            self._restart_loop()
+        except Exception:  # a bug here must show in the log, and the pod must not look healthy
+            log.exception("runner of pod %s/%s failed", self.view.namespace, self.view.name)
+            self._state(stages.CRASHLOOP, 1, "pod farm error (see its log)")
+
+    def _restart_loop(self) -> None:
         backoff = BACKOFF_FIRST_SECONDS
         while not self._stopped.is_set():
             exit_ = self._run_once()
@@ -168,10 +177,21 @@ class PodRunner:
             except ServerExit as error:
                 # A recycled pod IP may still be held by the server of the pod that had it: not a crash.
                 if BIND_FAILURE not in error.message or attempt == BIND_ATTEMPTS - 1:
-                    return error.code, error.message
+                    return error.code, self._termination_message(server, error)
                 if self._stopped.wait(0.5):
                     return None
         return self._watch(server)
+
+    def _termination_message(self, server: EmulatedModelServer, exited: ServerExit) -> str:
+        """What the kubelet reports as the last termination's message. TF Serving writes no
+        /dev/termination-log, so it is empty unless terminationMessagePolicy is FallbackToLogsOnError;
+        then it is the log's tail: at most 80 lines and 2048 bytes (pkg/kubelet/kuberuntime,
+        kubecontainer.MaxContainerTerminationMessageLogLines/Length)."""
+        if self.view.container.get("terminationMessagePolicy") != "FallbackToLogsOnError" or exited.code == 0:
+            return ""
+        lines = "\n".join(server.log_lines).splitlines()[-TERMINATION_LOG_LINES:]
+        tail = "\n".join(lines).encode()[-TERMINATION_LOG_BYTES:]
+        return tail.decode(errors="replace")
 
     def _watch(self, server: EmulatedModelServer) -> tuple[int, str] | None:
         probe = self.view.readiness
@@ -182,7 +202,7 @@ class PodRunner:
         while not self._stopped.is_set():
             exited = server.exit
             if exited is not None:
-                return exited.code, exited.message
+                return exited.code, self._termination_message(server, exited)
             ok = probe is None or _probe(self.host, probe.port, probe.path)
             failures = 0 if ok else failures + 1
             # Like the kubelet: ready on the first success, not ready after failureThreshold failures.
