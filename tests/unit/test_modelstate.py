@@ -435,3 +435,28 @@ def test_poll_period_is_short_only_while_something_is_in_flight(
             await poller.stop()
 
     asyncio.run(go())
+
+
+def test_a_pod_that_becomes_ready_is_asked_at_once(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> None:
+    store.add_version(URI, 1)
+    body = md()
+    a, b = start_pod(body, store.root), start_pod(body, store.root)
+    pods_started += [a, b]
+    key = ("vision", "resnet")
+    live = {key: [a.pod]}
+    config = model_status_config(poll_seconds=60, in_flight_poll_seconds=60)
+
+    async def go() -> None:
+        poller = ModelPoller(config, {key: body}, lambda k: live[k], lambda k: None)
+        poller.start()
+        try:
+            await poll_until(poller, key, lambda s: len(s.pods) == 1)
+            live[key] = [a.pod, b.pod]  # the next poll is 60 s away, but b is new
+            both = await poll_until(poller, key, lambda s: len(s.pods) == 2, timeout=5)
+            assert both.available(1) and (summary(both, 1).available_on, summary(both, 1).polled) == (2, 2)
+        finally:
+            await poller.stop()
+
+    asyncio.run(go())
