@@ -311,7 +311,9 @@ class ModelPoller:
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession()
+        # A fresh connection per poll: pod IPs are reused, and a kept-alive connection could still reach
+        # whatever held the address before (polls are few: keep-alive would save little).
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         self._task = asyncio.create_task(self._run(), name="modeldeploy-model-poller")
 
     async def stop(self) -> None:

@@ -33,7 +33,13 @@ def test_every_sample_is_ready_because_emulated_tf_serving_loaded_it(
     kube.run("apply", "-f", str(SAMPLES))
     try:
         for name in ("half-plus-two", "half-plus-two-canary", "resnet-gpu"):
-            wait_for(lambda name=name: loaded(kube, name), 120, what=f"{name} Ready with its model loaded")
+            try:
+                wait_for(
+                    lambda name=name: loaded(kube, name), 120, what=f"{name} Ready with its model loaded"
+                )
+            except AssertionError as error:
+                status = (kube.get("md", name, NS) or {}).get("status")
+                raise AssertionError(f"{error}; status {status}") from error
 
         # The canary sample from a cold start: both labels applied at once (the pods run with
         # --allow_version_labels_for_unavailable_models), both versions AVAILABLE on both replicas.

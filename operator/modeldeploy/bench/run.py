@@ -38,7 +38,6 @@ from modeldeploy.desired import build_children
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, RESOURCES, Credentials, KubeClient, object_path
 from modeldeploy.localcluster import LocalCluster, NodeSpec
 from modeldeploy.localcluster.binaries import project_root
-from modeldeploy.localcluster.cluster import POD_CIDR
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.spec import parse_spec
 
@@ -210,8 +209,7 @@ class Bench:
         # Pods are plain simulated ones: pod IPs map onto a loopback network where nothing listens, so
         # the model status polls fail at once (refused) instead of waiting for timeouts on 10.244.0.0/16.
         config = self.workdir / "operator-config.json"
-        address_map = {POD_CIDR: self.cluster.loopback_net}
-        config.write_text(json.dumps({"modelStatus": {"addressMap": address_map}}))
+        config.write_text(json.dumps(self.cluster.operator_config()))
         operator = OperatorProcess(
             kubeconfig=self.cluster.kubeconfig,
             log_path=self.workdir / "logs" / "operator.log",

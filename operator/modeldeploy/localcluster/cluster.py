@@ -318,9 +318,8 @@ class LocalCluster:
         return self.workdir / "model-store"
 
     def operator_config(self) -> dict[str, Any]:
-        """Operator configuration this cluster needs: the pod IP -> loopback map of emulated pods."""
-        if not self.emulate_tfserving:
-            return {}
+        """Operator configuration this cluster needs: pod IPs map onto its loopback network, where the
+        emulated pods listen (and where, without emulation, nothing does: polls are refused at once)."""
         return {"modelStatus": {"addressMap": {POD_CIDR: self.loopback_net}}}
 
     def start_pod_farm(self) -> None:
