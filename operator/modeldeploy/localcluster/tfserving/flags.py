@@ -73,8 +73,10 @@ FLAG_LIST: tuple[tuple[str, FlagType, object], ...] = (
 )
 
 # sscanf("%d%c") / ("%lld%c") / ("%f%c") accept leading white space and nothing after the number.
-_INTEGER = re.compile(r"\s*[+-]?\d+")
-_FLOAT = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
+_INTEGER = re.compile(r"\s*[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(
+    r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE | re.ASCII
+)
 
 
 @dataclass

@@ -145,7 +145,7 @@ class Manager:
                 return
             self._log.error(f"Loading servable: {servable_id(harness.name, harness.version)} failed: {error}")
             # retrier.cc: up to max_num_load_retries more tries, load_retry_interval_micros apart, while
-            # the manager still wants the version (its should_retry cancels loads no longer aspired).
+            # the manager still wants the version (aspired_versions_manager.cc CancelLoadServableRetry).
             if harness.tries < self._settings.max_num_load_retries + 1 and harness.aspired:
                 interval = max(0, self._settings.load_retry_interval_micros) / 1e6
                 self._schedule_attempt(harness, interval + harness.spec.load_seconds)

@@ -41,7 +41,7 @@ class _Wait:
 class ServerLog:
     """The log lines one emulated process printed (kept for tests and the harness) and Python logging."""
 
-    def __init__(self, name: str, keep: int = 1000) -> None:
+    def __init__(self, name: str, keep: int = 200) -> None:
         self.lines: deque[str] = deque(maxlen=keep)
         self._logger = logging.getLogger(f"modeldeploy.tfserving.{name}")
 

@@ -21,13 +21,15 @@ from modeldeploy.localcluster.tfserving.core import ServerCore
 from modeldeploy.localcluster.tfserving.status import HTTP_CODES, OK, Status, StatusError, fail
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
-_DISPATCH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)  # kHTTPRestApiHandlerPathRegex
+# RE2's \d and \s are ASCII-only, hence re.ASCII throughout.
+_DISPATCH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL | re.ASCII)  # kHTTPRestApiHandlerPathRegex
 _PREDICT = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 _STATUS = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?", re.IGNORECASE
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?",
+    re.IGNORECASE | re.ASCII,
 )
 _INT64_MAX = 2**63 - 1
 # libevent's evhttp_send_error page for 404 with no reason given.
@@ -112,12 +114,15 @@ class RestApi:
             )
             headers = []
         else:
+            name_out: list[str] = []
             try:
-                model_name, output = self._process(method, path, body)
+                output = self._process(method, path, body, name_out)
                 status = OK
             except StatusError as exc:
                 status = exc.status
                 output = error_json(status)
+            # ParseModelInfo fills the model name before anything can fail, so failures count under it.
+            model_name = name_out[0] if name_out else ""
         if self.settings.enable_cors:
             headers += [
                 ("Access-Control-Allow-Origin", "*"),
@@ -128,14 +133,15 @@ class RestApi:
         self.counter.record(model_name, status)
         return HTTP_CODES[status.code], headers, output
 
-    def _process(self, method: str, path: str, body: bytes) -> tuple[str, str]:
-        """HttpRestApiHandler::ProcessRequest; raises StatusError. Returns (model name, JSON)."""
+    def _process(self, method: str, path: str, body: bytes, name_out: list[str]) -> str:
+        """HttpRestApiHandler::ProcessRequest; raises StatusError. Returns the JSON reply."""
         malformed = fail("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
         pattern = _PREDICT if method == "POST" else _STATUS if method == "GET" else None
         match = pattern.fullmatch(path) if pattern is not None else None
         if match is None:
             raise malformed
         name = unquote(match.group(1) or "")
+        name_out.append(name)
         version: int | None = None
         if match.group(2):
             version = int(match.group(2))
@@ -145,7 +151,7 @@ class RestApi:
         if method == "POST":
             verb = match.group(4)
             if verb == "predict":
-                return name, self._predict(name, version, label, body)
+                return self._predict(name, version, label, body)
             if verb in ("classify", "regress"):
                 # Not TF Serving's text: the emulated identity model only has a predict signature.
                 self.core.servable_version(name, version, label)
@@ -154,8 +160,8 @@ class RestApi:
         if not name:
             raise fail("INVALID_ARGUMENT", "Missing model name in request.")
         if match.group(4) == "metadata":
-            return name, self._metadata(name, version, label)
-        return name, self._status(name, version)
+            return self._metadata(name, version, label)
+        return self._status(name, version)
 
     def _status(self, name: str, version: int | None) -> str:
         """get_model_status_impl.cc: a version asked for by number, or every version the monitor knows.
@@ -181,6 +187,8 @@ class RestApi:
         return json.dumps({"model_version_status": statuses}, indent=1, ensure_ascii=False)
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> str:
+        """get_model_metadata_impl.cc needs a servable handle (so a label resolves); the identity model's
+        signature stands in for a SavedModel's."""
         found = self.core.servable_version(name, version, label)
         tensor = {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [], "unknown_rank": True}, "name": "x:0"}
         signature = {

@@ -32,7 +32,7 @@ from modeldeploy.localcluster.tfserving.rest import (
 )
 from modeldeploy.localcluster.tfserving.status import Status, StatusError
 from modeldeploy.localcluster.tfserving.store import ModelStore
-from modeldeploy.localcluster.tfserving.timers import ACCEPTOR, TIMERS, Timer
+from modeldeploy.localcluster.tfserving.timers import LISTENERS, TIMERS, Timer, accept_and_close
 
 TF_SERVING_VERSION = "2.19.0"
 EXIT_FAILURE = 255  # main() returns -1
@@ -85,7 +85,6 @@ class EmulatedModelServer:
         self.serving = threading.Event()  # set once run() has opened the ports
         self._stopped = threading.Event()
         self._http: Any = None
-        self._http_thread: threading.Thread | None = None
         self._grpc_socket: socket.socket | None = None
         self._poll_timer: Timer | None = None
         self._lock = threading.Lock()
@@ -146,7 +145,8 @@ class EmulatedModelServer:
                 0, f"TensorFlow ModelServer: {TF_SERVING_VERSION}\nTensorFlow Library: {TF_SERVING_VERSION}"
             )
         if parsed.unknown:
-            # main.cc prints the first argument nobody claimed, and the usage, then starts anyway.
+            # main.cc prints the first argument nobody claimed, and the usage, then starts anyway:
+            # nothing returns there, and tsl/platform/default/port.cc InitMain leaves argv alone.
             self.log.error(f"unknown argument: {parsed.unknown[0]}")
         try:
             self._build_and_start(parsed)
@@ -238,6 +238,8 @@ class EmulatedModelServer:
                     "server_options.http_port cannot be same as grpc_port. Please use a different port for "
                     "HTTP/REST API. Skipped exporting HTTP/REST API."
                 )
+        if self._stopped.is_set():  # stop() raced the port opening: nothing may stay bound
+            raise ServerExit(EXIT_TERMINATED, "terminated while starting")
         self.serving.set()
 
     def _batching_load_error(self, f: tf_flags.ParsedFlags) -> Status | None:
@@ -333,7 +335,7 @@ class EmulatedModelServer:
             sock.close()
             # server.cc: grpc::ServerBuilder::BuildAndStart returns null when it cannot listen.
             raise StatusError(Status("INVALID_ARGUMENT", "Failed to BuildAndStart gRPC server")) from exc
-        ACCEPTOR.add(sock)
+        LISTENERS.add(sock, accept_and_close(sock))
         return sock
 
     def _start_http(self, port: int, monitoring: Any, cors: bool) -> None:
@@ -347,10 +349,8 @@ class EmulatedModelServer:
             # server.cc logs and goes on without REST when the HTTP server cannot start.
             self.log.error(f"Failed to start HTTP Server at localhost:{port}")
             return
-        self._http_thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.5}, name="tfserving-rest", daemon=True
-        )
-        self._http_thread.start()
+        # The shared listener loop accepts; each connection gets a handler thread (ThreadingHTTPServer).
+        LISTENERS.add(self._http.socket, self._http._handle_request_noblock)
         self.log.info(f"Exporting HTTP/REST API at:localhost:{port} ...")
 
     def _close(self) -> None:
@@ -362,10 +362,11 @@ class EmulatedModelServer:
         if self.core is not None:
             self.core.stop()
         if http is not None:
-            http.shutdown()
+            LISTENERS.remove(http.socket)
             http.server_close()
         if grpc is not None:
-            ACCEPTOR.remove(grpc)
+            LISTENERS.remove(grpc)
+            grpc.close()
 
 
 def parse_file_exists(read_file: Callable[[str], str], path: str) -> None:

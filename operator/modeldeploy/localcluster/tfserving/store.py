@@ -1,10 +1,11 @@
 """What exists under model base paths: a directory tree standing in for buckets and volumes.
 
 A base path URI maps to a directory under ``root``: ``gs://b/p`` to ``root/gs/b/p``, ``s3://b/p`` to
-``root/s3/b/p``, ``http(s)://host/p`` to ``root/http/host/p``, ``/x/y`` (or ``file:///x/y``) to
-``root/file/x/y``. ``aliases`` maps a pod-local path prefix (an emptyDir an init container filled, e.g.
-``/models/resnet``) to the URI it was copied from. A version is a numeric sub-directory; an optional
-``version.json`` inside holds ``VersionSpec`` fields, e.g. ``{"load_seconds": 2, "error": "bad graph"}``.
+``root/s3/b/p``, ``pvc://claim/p`` to ``root/pvc/claim/p``, ``http(s)://host/p`` to ``root/http/host/p``,
+``/x/y`` (or ``file:///x/y``) to ``root/file/x/y``. ``aliases`` maps a pod-local path prefix (an emptyDir
+an init container filled, e.g. ``/models/resnet``, or a claim's mount) to the URI it came from. A version
+is a numeric sub-directory; an optional ``version.json`` inside holds ``VersionSpec`` fields, e.g.
+``{"load_seconds": 2, "error": "bad graph"}``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ VERSION_FILE = "version.json"
 _URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9.]*)://(?P<host>[^/]*)(?P<path>/.*)?$")
 # absl::SimpleAtoi as file_system_storage_path_source.cc ParseVersionNumber uses it: optional surrounding
 # whitespace, an optional sign, decimal digits, within int64.
-_VERSION_DIR = re.compile(r"^\s*[+-]?\d+\s*$")
+_VERSION_DIR = re.compile(r"^\s*[+-]?\d+\s*$", re.ASCII)
 _INT64_MAX = 2**63 - 1
 
 
@@ -80,7 +81,7 @@ class ModelStore:
         path = match["path"] or "/"
         if scheme == "file":
             return self._under("file", "", path)
-        if scheme in ("gs", "s3"):
+        if scheme in ("gs", "s3", "pvc"):
             return self._under(scheme, match["host"], path)
         if scheme in ("http", "https"):
             return self._under("http", match["host"], path)

@@ -1,7 +1,7 @@
 """One timer thread and one listener thread shared by every emulated server in the process.
 
 The harness hosts one emulated server per pod in a single process, so loads, retries and polls are timer
-callbacks rather than threads, and the gRPC ports (bound, never spoken) share one accept loop.
+callbacks rather than threads, and all listening ports share one selector loop.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ class TimerThread:
                 log.exception("emulated TF Serving timer callback failed")
 
 
-class Acceptor:
-    """Accepts and closes connections on bound ports: a TCP probe sees a listening port, nothing more."""
+class Listeners:
+    """One selector thread for every listening socket of every emulated server: a ready socket calls its
+    callback (accept and close for the gRPC ports, hand the connection to a handler thread for REST), so an
+    idle server costs no thread and no wake-ups."""
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
@@ -75,12 +77,12 @@ class Acceptor:
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
 
-    def add(self, sock: socket.socket) -> None:
+    def add(self, sock: socket.socket, on_ready: Callable[[], None]) -> None:
         sock.setblocking(False)
         with self._lock:
-            self._selector.register(sock, selectors.EVENT_READ)
+            self._selector.register(sock, selectors.EVENT_READ, on_ready)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="tfserving-grpc-ports", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="tfserving-listeners", daemon=True)
                 self._thread.start()
         self._wake_w.send(b"x")
 
@@ -88,22 +90,29 @@ class Acceptor:
         with self._lock, contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(sock)
         self._wake_w.send(b"x")
-        sock.close()
 
     def _run(self) -> None:
         while True:
             for key, _ in self._selector.select():
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                if sock is self._wake_r:
-                    sock.recv(4096)
+                if key.fileobj is self._wake_r:
+                    self._wake_r.recv(4096)
                     continue
                 try:
-                    conn, _ = sock.accept()
-                    conn.close()
-                except OSError:
-                    pass
+                    key.data()
+                except Exception:  # one server's socket must not stop every other server's
+                    log.exception("emulated TF Serving listener failed")
+
+
+def accept_and_close(sock: socket.socket) -> Callable[[], None]:
+    """A port that is bound and listening, and nothing more (the emulated gRPC port)."""
+
+    def on_ready() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = sock.accept()
+            conn.close()
+
+    return on_ready
 
 
 TIMERS = TimerThread()
-ACCEPTOR = Acceptor()
+LISTENERS = Listeners()
