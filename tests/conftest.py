@@ -64,7 +64,7 @@ SEEDED_URIS = (
     "gs://b/m",
     "gs://b/models/m",
     "s3://bucket/models/resnet",
-    "/pvc/models/resnet",  # pvc://models/resnet as the pod farm sees the claim (podview.model_aliases)
+    "pvc://models/resnet",
 )
 SEEDED_VERSIONS = range(1, 6)
 

@@ -73,7 +73,7 @@ def test_configmap_items_rename_keys() -> None:
     [
         ("s3://bucket/models/resnet", "/models/resnet", "s3://bucket/models/resnet"),
         ("https://example.com/m/resnet", "/models/resnet", "https://example.com/m/resnet"),
-        ("pvc://claim-a/models/resnet", "/mnt/models", "/pvc/claim-a"),
+        ("pvc://claim-a/models/resnet", "/mnt/models", "pvc://claim-a"),
     ],
 )
 def test_model_copies_and_claims_map_back_to_their_uri(uri: str, local: str, holds: str) -> None:

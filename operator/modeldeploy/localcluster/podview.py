@@ -126,8 +126,7 @@ def model_aliases(spec: Obj, container: Obj) -> dict[str, str]:
     for mount in container.get("volumeMounts") or ():
         claim = claims.get(mount.get("name"))
         if claim:
-            # The store knows no pvc:// scheme: a claim's files live under the absolute path /pvc/<claim>.
-            aliases[str(mount["mountPath"])] = f"/pvc/{claim}"
+            aliases[str(mount["mountPath"])] = f"pvc://{claim}"
     return aliases
 
 
