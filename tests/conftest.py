@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modeldeploy.localcluster import LocalCluster
+from modeldeploy.localcluster.nodes import NodeSpec
 from modeldeploy.localcluster.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,3 +153,29 @@ def namespace(kube: Kube) -> Iterator[str]:
     name = make_namespace(kube)
     yield name
     kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@contextmanager
+def own_cluster(
+    workdir: Path,
+    config: Path,
+    kwok_stages: Path | None = None,
+    nodes: Sequence[NodeSpec] | None = None,
+    **cluster_options: Any,
+) -> Iterator[Kube]:
+    """A cluster and operator of a test module's own: for an operator configuration, KWOK pod stages or
+    emulated TF Serving settings (``cluster_options``, see LocalCluster) the session cluster must not get.
+    ``config`` (YAML or JSON) gets the cluster's own settings added (its pod address map)."""
+    local = LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=kwok_stages, **cluster_options)
+    with local as cluster:
+        cluster.install_crds(ROOT / "crds")
+        if cluster.emulate_tfserving:
+            seed_common_models(cluster.model_store_root)
+        settings = yaml.safe_load(config.read_text()) or {}
+        write_operator_config(cluster, config, **settings)
+        operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
+        operator.start()
+        try:
+            yield Kube(cluster)
+        finally:
+            operator.stop()

@@ -29,7 +29,9 @@ build() {
   local wrapper=$1 name=$2 ldflags=$3; shift 3
   local key dir missing=0
   # The key covers exactly what goes into this tool, so changing one tool rebuilds only that one.
-  key=$( (cat "$here/$wrapper/go.mod" "$here/$wrapper/go.sum"; echo "$ldflags $*") | sha256sum | cut -c1-16)
+  # A wrapper's own Go files (only kstatus has one) are part of it; the others hash as before.
+  key=$( (cat "$here/$wrapper/go.mod" "$here/$wrapper/go.sum"; cat "$here/$wrapper"/*.go 2>/dev/null || true
+    echo "$ldflags $*") | sha256sum | cut -c1-16)
   dir="$bin/$name-$key"
   for pair in "$@"; do [ -x "$dir/${pair#*=}" ] || missing=1; done
   if [ $missing = 1 ]; then
@@ -71,6 +73,8 @@ for pkg in pkg/chartutil pkg/lint/rules; do
   hver="$hver -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$kminor"
 done
 build helm helm "$hver" helm.sh/helm/v3/cmd/helm=helm
+# kstatus: the checker the status tests use as their judge (tools/kstatus/main.go on cli-utils).
+build kstatus kstatus "" modeldeploy.local/tools/kstatus=kstatus
 # kubectl: the machine's own when it has one, else ours.
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubernetes kubectl "$kver" k8s.io/kubernetes/cmd/kubectl=kubectl

@@ -33,3 +33,28 @@ wrapper kwok
 
 wrapper helm
 (cd "$here/helm" && go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" && go mod tidy)
+
+# kstatus: our own main package (main.go) on cli-utils' status package. Every module it shares with the
+# Kubernetes build is pinned to the version that build uses, so the compiled packages come from the Go
+# build cache the Kubernetes build filled and a cold `make test` pays only for the few packages left.
+rm -f "$here/kstatus/go.mod" "$here/kstatus/go.sum"
+(cd "$here/kstatus" && go mod init modeldeploy.local/tools/kstatus >/dev/null 2>&1 && go mod edit -go=1.24.0 \
+  && go get "sigs.k8s.io/cli-utils@$CLI_UTILS_VERSION" "k8s.io/client-go@$staging_release" \
+       "k8s.io/api@$staging_release" "k8s.io/apimachinery@$staging_release" && go mod tidy)
+# Raise (never lower: that could pull cli-utils back) each shared module to the Kubernetes build's version.
+fmt='{{.Path}} {{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}'
+# The modules whose packages the Kubernetes build compiles (read-only: its go.sum stays as it is).
+(cd "$here/kubernetes" && GOFLAGS=-mod=readonly go list -deps -f "{{with .Module}}$fmt{{end}}" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager | sort -u) \
+  >"$here/kstatus/k8s-modules.txt"
+(cd "$here/kstatus" && go list -m -f "$fmt" all | python3 -c '
+import sys
+k8s = dict(line.split() for line in open("k8s-modules.txt") if len(line.split()) == 2)
+ours = dict(line.split() for line in sys.stdin if len(line.split()) == 2)
+def key(v):
+    core = v.lstrip("v").split("+")[0].split("-")[0]
+    return tuple(int(x) for x in core.split(".")), v
+raise_to = [f"{m}@{v}" for m, v in k8s.items() if m in ours and ours[m] != v and key(v) > key(ours[m])]
+print("\n".join(raise_to))
+' | xargs -r go get && go mod tidy)
+rm -f "$here/kstatus/k8s-modules.txt"

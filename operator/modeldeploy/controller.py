@@ -54,6 +54,15 @@ class Caches:
             if not cached or _older(cached[0], obj):
                 store.upsert(obj)
 
+    def update_model(self, key: Key, body: Mapping[str, Any]) -> None:
+        """Keep the newer of the cached ModelDeployment and ``body`` (a watch event, or the answer to our
+        own status write). Writing our status through means the next reconcile compares with what we
+        wrote, not with a watch event still in flight; otherwise it writes the same status again, a
+        `kubectl get -w` row with nothing new."""
+        cached = self.models.get(key)
+        if cached is None or not _older(body, cached):
+            self.models[key] = body
+
     def children_of(self, key: Key) -> Children:
         objects: dict[ChildKey, Mapping[str, Any]] = {}
         for kind, store in self.children.items():
@@ -110,7 +119,7 @@ class Controller:
             self.queue.forget(key)
             return
         before = self.caches.models.get(key)
-        self.caches.models[key] = body
+        self.caches.update_model(key, body)
         if self.poller is not None and _generation(before) != _generation(body):
             self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
         self.queue.add(key)
@@ -176,6 +185,8 @@ class Controller:
         if outcome.status_deferred:
             self.queue.add_after(key, STATUS_FOLLOW_UP_SECONDS)
         self.caches.remember(outcome.applied)
+        if outcome.written is not None:
+            self.caches.update_model(key, outcome.written)
         if outcome.changed or outcome.status_written or outcome.result != "unchanged":
             log.info(
                 "reconciled",

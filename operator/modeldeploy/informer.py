@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
+from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
 from modeldeploy.kube import ApiError, KubeClient
 
 log = logging.getLogger("modeldeploy.informer")
@@ -49,12 +49,18 @@ def slim(body: Obj) -> dict[str, Any]:
 def slim_pod(body: Obj) -> dict[str, Any]:
     # Status diagnosis and the model poller read only these; a full pod spec is most of a pod's size.
     meta = body["metadata"]
+    slimmed = {
+        k: meta[k]
+        for k in ("name", "namespace", "labels", "resourceVersion", "deletionTimestamp")
+        if k in meta
+    }
+    annotations = meta.get("annotations") or {}
+    # Only the annotations that tell which pod template a pod came from (the status's READY count).
+    kept = {k: annotations[k] for k in TEMPLATE_IDENTITY_ANNOTATIONS if k in annotations}
+    if kept:
+        slimmed["annotations"] = kept
     return {
-        "metadata": {
-            k: meta[k]
-            for k in ("name", "namespace", "labels", "resourceVersion", "deletionTimestamp")
-            if k in meta
-        },
+        "metadata": slimmed,
         "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
         "status": body.get("status") or {},
     }

@@ -19,8 +19,11 @@ class ConditionType:
     PROGRESSING: Final = "Progressing"  # a rollout moves, has completed, or is stuck (status False)
     DEGRADED: Final = "Degraded"  # something needs a human fix; the message says what
     MODEL_LOADED: Final = "ModelLoaded"  # TF Serving reports the wanted versions AVAILABLE (asked live)
+    # kstatus' abnormal-true pair (sigs.k8s.io/cli-utils pkg/kstatus), read by Flux and kpt.
+    RECONCILING: Final = "Reconciling"  # working towards the latest generation, and can get there
+    STALLED: Final = "Stalled"  # cannot get there without a fix; same reason as Degraded
 
-    ALL: Final = (READY, AVAILABLE, PROGRESSING, DEGRADED, MODEL_LOADED)
+    ALL: Final = (READY, AVAILABLE, PROGRESSING, DEGRADED, RECONCILING, STALLED, MODEL_LOADED)
 
 
 class Phase:
@@ -49,6 +52,7 @@ RECONCILING: Final = "Reconciling"
 REPLICA_SET_UPDATING: Final = "ReplicaSetUpdating"
 ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
 REPLICAS_UNAVAILABLE: Final = "ReplicasUnavailable"
+SCALING_DOWN: Final = "ScalingDown"  # more pods than wanted remain
 MODEL_LOADING: Final = "ModelLoading"
 LABEL_WAITING: Final = "LabelWaiting"  # a version label waits for its version to become AVAILABLE
 MODEL_STATUS_UNKNOWN: Final = "ModelStatusUnknown"  # TF Serving could not be asked
@@ -77,6 +81,7 @@ ALL_REASONS: Final = (
     REPLICA_SET_UPDATING,
     ROLLOUT_IN_PROGRESS,
     REPLICAS_UNAVAILABLE,
+    SCALING_DOWN,
     MODEL_LOADING,
     LABEL_WAITING,
     MODEL_STATUS_UNKNOWN,

@@ -55,6 +55,7 @@ class Outcome:
     applied: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     phase: str | None = None
+    written: dict[str, Any] | None = None  # the ModelDeployment as the status write left it
 
 
 def owner_reference(md: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +288,7 @@ async def reconcile(
         # live; the caller also schedules a follow-up in case no event comes.
         outcome.status_deferred = True
     elif status_changed(old_status, status):
-        await client.apply_status(meta["namespace"], meta["name"], status)
+        outcome.written = await client.apply_status(meta["namespace"], meta["name"], status)
         outcome.status_written = True
 
     if outcome.changed:

@@ -4,12 +4,18 @@ Pure: no API calls and no clock reads (``now`` is an argument), so the same inpu
 status. Conditions keep their ``lastTransitionTime`` while their status is unchanged, which makes a
 recomputation with nothing new equal to the stored status: the operator then skips the patch.
 
-Who says what:
-- Ready: every wanted replica serves the spec the children were last built from. When the latest spec is
-  invalid or could not be applied, the old children keep running and Ready honestly describes them.
-- Available: all wanted replicas serve requests (old or new).
-- Progressing: the rollout moves, has completed, or cannot move (invalid spec, apply failure, deadline).
+Who says what (docs: README.md "Status"):
+- Ready: the latest generation is in effect: the spec is valid and applied, every wanted replica is ready
+  and runs it, and TF Serving (when asked) serves what it names. False, with the reason, whenever not:
+  an invalid spec, a rollout, unschedulable pods. The previous spec may well still serve: see Available.
+- Available: at least the minimum replicas serve requests, whatever spec they run.
+- Progressing: the Deployment convention: True while the rollout moves and after it completed
+  (NewReplicaSetAvailable); False when it cannot move (invalid spec, apply failure, deadline).
 - Degraded: something needs a human fix; the message names the field and the fix.
+- Reconciling / Stalled: kstatus' "abnormal-true" pair (sigs.k8s.io/cli-utils pkg/kstatus/status, read
+  by Flux and kpt). Reconciling is True while the operator works towards the latest generation and can
+  still get there; Stalled is True, with Degraded's reason, when it cannot without a fix. With
+  observedGeneration and Ready, kstatus then reads Current, InProgress or Failed.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
+from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
 from modeldeploy.reasons import ConditionType, Phase
 
 SELECTOR_LABEL = MODEL_DEPLOYMENT_LABEL  # the builders' selector label, so status.selector matches it
@@ -117,6 +123,7 @@ class _Rollout:
     synced: bool = False  # the Deployment controller has seen the Deployment's latest spec
     deadline_message: str | None = None  # Progressing=False, ProgressDeadlineExceeded
     failure_message: str | None = None  # ReplicaFailure=True (quota, admission)
+    template: Mapping[str, Any] | None = None  # the pod template's metadata (labels, annotations)
 
     def complete(self, wanted: int) -> bool:
         return (
@@ -126,6 +133,20 @@ class _Rollout:
             and self.replicas == wanted
             and self.available >= wanted
         )
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the Ready and Available conditions are computed from."""
+
+    o: Observed
+    r: _Rollout
+    wanted: int  # replicas wanted now
+    current: int  # ready replicas on the current pod template, at most `wanted`
+    problem: _Problem | None
+    model: str
+    generation: int
+    spec: Mapping[str, Any]
 
 
 def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> dict[str, Any]:
@@ -139,13 +160,18 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     wanted = _wanted_replicas(md, observed)
     spec = _map(md.get("spec"))
     problem = _pod_problem(observed.pods, spec)
-    conditions = [
-        _ready(observed, rollout, wanted, problem, model),
-        _available(observed, rollout, wanted, problem, model),
-        _progressing(observed, rollout, wanted, problem, name),
-        _degraded(observed, rollout, problem, model, spec, namespace),
-    ]
+    current = min(_current_ready(rollout, observed.pods), wanted)
     model_loaded = _model_loaded(observed, model, str(_map(spec.get("model")).get("uri") or "spec.model.uri"))
+    degraded = _degraded(observed, rollout, problem, model, spec, namespace)
+    facts = _Facts(observed, rollout, wanted, current, problem, model, generation, spec)
+    ready = _ready(facts, model_loaded, degraded)
+    conditions = [
+        ready,
+        _available(facts),
+        _progressing(observed, rollout, wanted, problem, name),
+        degraded,
+        *_kstatus_pair(ready, degraded),
+    ]
     if model_loaded is not None:
         conditions.append(model_loaded)
     status: dict[str, Any] = {
@@ -154,7 +180,7 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
         "replicas": rollout.replicas,
         "readyReplicas": rollout.ready,
         "updatedReplicas": rollout.updated,
-        "ready": f"{rollout.ready}/{wanted}",
+        "ready": f"{current}/{wanted}",
         "selector": f"{SELECTOR_LABEL}={name}",
     }
     if observed.gpu_summary:
@@ -177,9 +203,16 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     return status
 
 
+# Raw counts copied from the Deployment. They change with every pod during a rollout; on their own they
+# do not justify a write (each write is a `kubectl get -w` row with nothing new to see). They are refreshed
+# with every write that something a user sees (a column, a condition) causes.
+RIDE_ALONG_KEYS = frozenset({"replicas", "readyReplicas", "updatedReplicas"})
+
+
 def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Whether writing ``new`` would change the stored status (keys we do not own are ignored)."""
-    return bool(status_patch(old, new))
+    """Whether ``new`` changes something a user sees in the stored status: a printer column, a condition,
+    the observed generation, endpoints, model state or cost (keys we do not own are ignored)."""
+    return bool(status_patch(old, new).keys() - RIDE_ALONG_KEYS)
 
 
 def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,21 +239,37 @@ def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     return patch
 
 
-def _ready(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str) -> _Condition:
-    if r.complete(wanted):
-        stale = " The latest spec is not applied: see the Degraded condition." if _blocked(o) else ""
-        if wanted == 0:
-            message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
-            return _Condition(ConditionType.READY, True, reasons.SCALED_TO_ZERO, message + stale)
-        message = f"{r.ready}/{wanted} replicas serve model {model} and run the applied spec."
-        return _Condition(ConditionType.READY, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message + stale)
-    reason, message = _not_ready(o, r, wanted, problem, model)
-    return _Condition(ConditionType.READY, False, reason, message)
+def _ready(f: _Facts, model_loaded: _Condition | None, degraded: _Condition) -> _Condition:
+    t = ConditionType.READY
+    o, r, wanted, current, model, generation = f.o, f.r, f.wanted, f.current, f.model, f.generation
+    if o.spec_error is not None or o.apply_error is not None:
+        if o.spec_error is not None:
+            reason, why = reasons.INVALID_SPEC, f"the spec is invalid: {_spec_error(o)}."
+        else:
+            reason, why = reasons.APPLY_FAILED, f"applying the children failed: {o.apply_error}."
+        if not r.exists:
+            serving = " Nothing is deployed."
+        elif r.available:
+            serving = " The previous spec still serves (see Available)."
+        else:
+            serving = " No replica of the previous spec is available either."
+        return _Condition(t, False, reason, f"Generation {generation} is not in effect: {why}{serving}")
+    if not (r.complete(wanted) and current >= wanted):
+        reason, message = _not_ready(f)
+        return _Condition(t, False, reason, message)
+    if degraded.status:  # e.g. TF Serving failed to load a version the spec names
+        return _Condition(t, False, degraded.reason, degraded.message)
+    if model_loaded is not None and model_loaded.status is False and _spec_not_served(o):
+        return _Condition(t, False, model_loaded.reason, model_loaded.message)
+    if wanted == 0:
+        message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
+        return _Condition(t, True, reasons.SCALED_TO_ZERO, message)
+    message = f"{current}/{wanted} replicas serve model {model} and run generation {generation}."
+    return _Condition(t, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
 
 
-def _not_ready(
-    o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str
-) -> tuple[str, str]:
+def _not_ready(f: _Facts) -> tuple[str, str]:
+    o, r, wanted, problem, model = f.o, f.r, f.wanted, f.problem, f.model
     if not r.exists:
         return _no_children(o, model)
     if problem is not None:
@@ -234,14 +283,26 @@ def _not_ready(
     loading = _loading_pods(o.pods)
     if loading:
         return reasons.MODEL_LOADING, (
-            f"TF Serving is loading model {model} in {loading} pod(s); {r.ready}/{wanted} ready. A pod is "
-            f"ready once GET /v1/models/{model} reports a version AVAILABLE."
+            f"TF Serving is loading model {model}; a pod is ready once GET /v1/models/{model} reports a "
+            "version AVAILABLE (READY counts the ready ones)."
         )
     if r.updated < wanted or r.replicas != r.updated:
-        return reasons.ROLLOUT_IN_PROGRESS, (
-            f"Rolling out: {r.updated}/{wanted} replicas updated, {r.available} available."
-        )
-    return reasons.REPLICAS_UNAVAILABLE, f"{r.ready}/{wanted} replicas ready."
+        return reasons.ROLLOUT_IN_PROGRESS, _ROLLING_OUT.format(wanted=wanted)
+    if r.replicas > wanted:
+        return reasons.SCALING_DOWN, f"Scaling down to {wanted} replica(s); the extra pods are stopping."
+    return (
+        reasons.REPLICAS_UNAVAILABLE,
+        f"Waiting for {wanted} replica(s) to become ready (READY counts them).",
+    )
+
+
+def _spec_not_served(o: Observed) -> bool:
+    """TF Serving does not serve yet what the spec names: a version label waits for its version, or a
+    version listed in versionPolicy.specific is not AVAILABLE. (That no version at all is AVAILABLE cannot
+    hold with ready pods, whose readiness probe asks exactly that; ModelLoaded reports it on its own.)"""
+    states = {_int(v.get("version")): v.get("state") for v in o.model_versions or ()}
+    waiting = any(label.get("state") != "AVAILABLE" for label in o.model_labels or ())
+    return waiting or any(states.get(n) != "AVAILABLE" for n in o.expected_versions)
 
 
 def _no_children(o: Observed, model: str) -> tuple[str, str]:
@@ -252,17 +313,39 @@ def _no_children(o: Observed, model: str) -> tuple[str, str]:
     return reasons.RECONCILING, f"Creating the Deployment that serves model {model}."
 
 
-def _available(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, model: str) -> _Condition:
+def _available(f: _Facts) -> _Condition:
+    t = ConditionType.AVAILABLE
+    o, r, wanted, current, problem, model = f.o, f.r, f.wanted, f.current, f.problem, f.model
     if not r.exists:
-        return _Condition(ConditionType.AVAILABLE, False, *_no_children(o, model))
+        return _Condition(t, False, *_no_children(o, model))
     if wanted == 0:
         message = "No replica is wanted (spec.replicas is 0), so the model does not serve requests."
-        return _Condition(ConditionType.AVAILABLE, False, reasons.SCALED_TO_ZERO, message)
-    if r.available >= wanted:
-        message = f"{r.available}/{wanted} replicas available."
-        return _Condition(ConditionType.AVAILABLE, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
-    message = f"{r.available}/{wanted} replicas available." + (f" {problem.message}" if problem else "")
-    return _Condition(ConditionType.AVAILABLE, False, reasons.REPLICAS_UNAVAILABLE, message)
+        return _Condition(t, False, reasons.SCALED_TO_ZERO, message)
+    floor, why = _minimum_available(f.spec, wanted, o.spec_error is not None)
+    # No running counts here (READY, status.replicas and readyReplicas have them): a message that changes
+    # with every pod would make a status write, and a `kubectl get -w` row, per pod.
+    if r.available >= floor:
+        older = " Some of them run an earlier spec while a rollout goes on." if r.available > current else ""
+        message = f"At least {floor} of {wanted} wanted replica(s) serve ({why}).{older}"
+        return _Condition(t, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
+    message = f"Fewer than {floor} of {wanted} wanted replica(s) serve ({why})."
+    message += f" {problem.message}" if problem else ""
+    return _Condition(t, False, reasons.REPLICAS_UNAVAILABLE, message)
+
+
+def _minimum_available(spec: Mapping[str, Any], wanted: int, invalid: bool) -> tuple[int, str]:
+    """How many replicas must serve for the model to count as available, and where that number comes from.
+
+    Autoscaled: spec.autoscaling.minReplicas, the least the user said the model needs. Otherwise the
+    disruption budget's floor: one replica may be missing when more than one is wanted.
+    """
+    autoscaling = spec.get("autoscaling")
+    if isinstance(autoscaling, Mapping) and not invalid:
+        least = max(1, min(_int(autoscaling.get("minReplicas")) or 1, wanted))
+        return least, "spec.autoscaling.minReplicas"
+    if wanted > 1:
+        return wanted - 1, "the PodDisruptionBudget allows one replica to be missing"
+    return wanted, "a single replica is wanted"
 
 
 def _progressing(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None, name: str) -> _Condition:
@@ -283,8 +366,7 @@ def _progressing(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None
     if not r.synced:
         message = "Waiting for the Deployment controller to pick up the new spec."
         return _Condition(t, True, reasons.REPLICA_SET_UPDATING, message)
-    message = f"Rolling out: {r.updated}/{wanted} replicas updated, {r.available} available."
-    return _Condition(t, True, reasons.ROLLOUT_IN_PROGRESS, message)
+    return _Condition(t, True, reasons.ROLLOUT_IN_PROGRESS, _ROLLING_OUT.format(wanted=wanted))
 
 
 def _degraded(
@@ -322,6 +404,29 @@ def _degraded(
     return _Condition(t, False, reasons.AS_EXPECTED, "No problem detected.")
 
 
+def _kstatus_pair(ready: _Condition, degraded: _Condition) -> tuple[_Condition, _Condition]:
+    """Reconciling and Stalled, so that kstatus (and Flux, kpt) read Current, InProgress or Failed.
+
+    kstatus reads Reconciling=True as InProgress and Stalled=True as Failed before it looks at Ready
+    (cli-utils pkg/kstatus/status/generic.go, checkGenericProperties), so exactly one of Ready, Reconciling
+    and Stalled is True: Stalled when a human must act (Degraded), else Reconciling until Ready.
+    """
+    if degraded.status:
+        reconciling = _Condition(
+            ConditionType.RECONCILING, False, degraded.reason, "Stopped: a fix is needed (see Stalled)."
+        )
+        return reconciling, _Condition(ConditionType.STALLED, True, degraded.reason, degraded.message)
+    stalled = _Condition(ConditionType.STALLED, False, reasons.AS_EXPECTED, "Nothing blocks the reconcile.")
+    if ready.status:
+        message = "The latest generation is in effect."
+        return _Condition(ConditionType.RECONCILING, False, reasons.AS_EXPECTED, message), stalled
+    return _Condition(ConditionType.RECONCILING, True, ready.reason, ready.message), stalled
+
+
+_ROLLING_OUT = (
+    "Rolling out: new pods replace the old ones one at a time, no ready replica is removed before its "
+    "replacement is ready; READY counts the replaced ones of {wanted}."
+)
 _LOADING_STATES = frozenset({"START", "LOADING"})
 
 
@@ -469,6 +574,7 @@ def _rollout(deployment: Mapping[str, Any] | None) -> _Rollout:
         synced=_int(status.get("observedGeneration")) >= generation,
         deadline_message=str(deadline.get("message") or "progress deadline exceeded") if deadline else None,
         failure_message=str(failure.get("message") or failure.get("reason") or "") if failure else None,
+        template=_map(_map(_map(deployment.get("spec")).get("template")).get("metadata")),
     )
 
 
@@ -603,6 +709,26 @@ def _container_state(container: Mapping[str, Any]) -> tuple[Mapping[str, Any], M
     return _map(state.get("waiting")), terminated
 
 
+def _current_ready(r: _Rollout, pods: Sequence[Mapping[str, Any]]) -> int:
+    """Ready replicas that run the Deployment's current pod template (the READY column's numerator).
+
+    Once the Deployment controller has seen the template and no old pod is left, that is its readyReplicas.
+    During a rollout, ready pods whose template identity annotations match the template's are counted.
+    """
+    if not r.exists:
+        return 0
+    if r.synced and r.replicas == r.updated:
+        return r.ready
+    annotations = _map(_map(r.template).get("annotations"))
+    want = {key: annotations.get(key) for key in TEMPLATE_IDENTITY_ANNOTATIONS}
+    return sum(
+        1
+        for p in _live(pods)
+        if _pod_condition(p, "Ready")
+        and all(_map(_map(p.get("metadata")).get("annotations")).get(k) == v for k, v in want.items())
+    )
+
+
 def _loading_pods(pods: Sequence[Mapping[str, Any]]) -> int:
     """Pods whose TF Serving runs but is not ready yet: it is loading (or failing to load) the model."""
     return sum(
@@ -625,10 +751,6 @@ def _live(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Pods not being deleted, by name, so that messages do not depend on list order."""
     alive = [p for p in pods if not _map(p.get("metadata")).get("deletionTimestamp")]
     return sorted(alive, key=lambda p: str(_map(p.get("metadata")).get("name", "")))
-
-
-def _blocked(o: Observed) -> bool:
-    return o.spec_error is not None or o.apply_error is not None
 
 
 def _spec_error(o: Observed) -> str:

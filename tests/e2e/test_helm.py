@@ -181,7 +181,7 @@ CAPTURED = {
     "progressing-insufficient-gpu": "Pods cannot be scheduled: 8 GPUs per replica, nodes have 4.",
     "degraded-invalid-spec": "A GPU type the operator configuration does not list: InvalidSpec.",
     "generation-not-observed": "spec changed while the operator was down: observedGeneration behind.",
-    "created-no-status": "Created while the operator was down: no status yet.",
+    "created-no-status": "Created while the operator was down: only the CRD's default status.",
 }
 
 
@@ -379,7 +379,7 @@ def test_helm_uninstall_keeps_the_crd_and_the_models(release: Release) -> None:
 
 
 HA_INSTALL = (
-    *("install", RELEASE, str(CHART), "-n", NAMESPACE),
+    *("upgrade", "--install", RELEASE, str(CHART), "-n", NAMESPACE),
     *("--set", "replicas=2", "--set", "peering.enabled=true", "--set", "watchNamespaces={team-a,team-b}"),
 )
 
@@ -412,7 +412,9 @@ def test_namespaced_mode_watches_only_its_namespaces(release: Release, helm_clus
         for ns in ("team-a", "team-b"):
             support.wait_until_ready(cluster, ns, "m")
         # By then the operator has listed and handled both watched namespaces; team-c is not its business.
-        assert "status" not in (get(cluster, "modeldeployment", "m", "team-c") or {})
+        # Only the CRD's default status: the operator never wrote one.
+        unwatched = (get(cluster, "modeldeployment", "m", "team-c") or {}).get("status")
+        assert unwatched == {"observedGeneration": 0, "phase": "Pending"}, unwatched
         assert support.children_of(cluster, "team-c", "m") == {}
         log = Path(operator.component.log_path).read_text()
         support.assert_nothing_forbidden(log)

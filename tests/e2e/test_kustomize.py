@@ -37,7 +37,7 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     """docs/install.md's kubectl path: the base, then the samples."""
     with support.private_cluster(tmp_path_factory.mktemp("kustomize-cluster")) as cluster:
         started = time.monotonic()
-        cluster.kubectl("apply", "-k", str(MANIFESTS))
+        cluster.kubectl("apply", "--server-side", "-k", str(MANIFESTS))
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{MD_CRD}")
         support.rollout_status(cluster, NAMESPACE, "modeldeploy")
         installed = support.installed_from_deployment(cluster, NAMESPACE, "modeldeploy")

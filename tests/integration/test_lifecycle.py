@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
-from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.nodes import NodeSpec, gpu_node
-from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.podfarm import pod_overlay_root
 from modeldeploy.localcluster.tfserving.store import ModelStore
 from modeldeploy.reconcile import applied_labels
-from tests.conftest import ROOT, Kube, make_namespace, seed_common_models, write_operator_config
+from tests.conftest import Kube, make_namespace, own_cluster
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
@@ -42,30 +41,21 @@ FAST_RELOAD = {"modelConfigPollSeconds": 1}  # TF Serving re-reads models.config
 def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     workdir = tmp_path_factory.mktemp("lifecycle")
     nodes = [NodeSpec("kwok-cpu-0", cpu="64", memory="256Gi"), gpu_node("kwok-gpu-t4-0", "Tesla-T4", gpus=1)]
-    local = LocalCluster(
-        workdir=workdir / "cluster",
-        nodes=nodes,
-        emulate_tfserving=True,
-        unpullable_images=(UNPULLABLE_IMAGE,),
-        backoff_scale=0.1,
-        tfserving_time_scale=TIME_SCALE,
-    )
-    with local as cluster:
-        cluster.install_crds(ROOT / "crds")
-        seed_common_models(cluster.model_store_root)
-        config = write_operator_config(
-            cluster,
-            workdir / "operator.json",
-            modelStatus={"pollSeconds": 5, "inFlightPollSeconds": 1, "timeoutSeconds": 1},
-            pricing=PRICING,
-            progressDeadlineSeconds=DEADLINE_SECONDS,
-        )
-        operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
-        operator.start()
-        try:
-            yield Kube(cluster)
-        finally:
-            operator.stop()
+    config = workdir / "operator.yaml"
+    settings = {
+        "modelStatus": {"pollSeconds": 5, "inFlightPollSeconds": 1, "timeoutSeconds": 1},
+        "pricing": PRICING,
+        "progressDeadlineSeconds": DEADLINE_SECONDS,
+    }
+    config.write_text(yaml.safe_dump(settings))
+    options = {
+        "emulate_tfserving": True,
+        "unpullable_images": (UNPULLABLE_IMAGE,),
+        "backoff_scale": 0.1,
+        "tfserving_time_scale": TIME_SCALE,
+    }
+    with own_cluster(workdir, config, nodes=nodes, **options) as kube:
+        yield kube
 
 
 @pytest.fixture
@@ -211,7 +201,7 @@ def test_new_version_failing_everywhere_degrades_keeps_the_old_one_and_a_fix_cle
     versions = versions_status(kube, model, ns)
     assert versions[1]["state"] == "AVAILABLE" and versions[1]["availableReplicas"] == 2  # still serving
     assert versions[2]["state"] == "END" and versions[2]["availableReplicas"] == 0
-    assert cond(kube, model, ns, "Ready")["status"] == "True"
+    assert cond(kube, model, ns, "Available")["status"] == "True"  # Ready follows ModelLoaded
     assert pod_uids(kube, model, ns) == serving
 
     # A fixed version 3: TF Serving still reports version 2's error (END states are kept), but it no longer
@@ -331,7 +321,7 @@ def test_policy_naming_an_absent_version_says_so_and_keeps_serving(
     missing = wait_condition(kube, model, ns, "ModelLoaded", "False", "ModelLoading", message="9 (")
     assert f"{uri}/9" in missing["message"]
     assert versions_status(kube, model, ns)[1]["state"] == "AVAILABLE"
-    assert pod_uids(kube, model, ns) == serving and cond(kube, model, ns, "Ready")["status"] == "True"
+    assert pod_uids(kube, model, ns) == serving and cond(kube, model, ns, "Available")["status"] == "True"
 
 
 def test_label_on_a_version_the_policy_does_not_load_names_the_cause(
@@ -346,7 +336,7 @@ def test_label_on_a_version_the_policy_does_not_load_names_the_cause(
     waiting = wait_condition(kube, model, ns, "ModelLoaded", "False", "LabelWaiting")
     assert "waits for version 1 (NOT_LOADED)" in waiting["message"]
     assert "versionPolicy loads version 1" in waiting["message"]
-    assert cond(kube, model, ns, "Ready")["status"] == "True"  # version 2 serves all along
+    assert cond(kube, model, ns, "Available")["status"] == "True"  # version 2 serves all along
     assert versions_status(kube, model, ns)[2]["state"] == "AVAILABLE"
 
 

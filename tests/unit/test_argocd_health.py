@@ -21,9 +21,9 @@ CM_PATCH = ROOT / "argocd" / "argocd-cm-patch.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "argocd"
 HEALTH_KEY = "resource.customizations.health.serving.modeldeploy.io_ModelDeployment"
 
-READY_MESSAGE = "2/2 replicas serve model half_plus_two and run the applied spec."
+READY_MESSAGE = "2/2 replicas serve model half_plus_two and run generation 1."
 UNSCHEDULABLE = (
-    "Pod too-many-gpus-6fb85dfbdd-h76nl cannot be scheduled (no node has 8 free GPU(s) of type "
+    "Pod too-many-gpus-7fb9b9649c-qh8t5 cannot be scheduled (no node has 8 free GPU(s) of type "
     "nvidia-tesla-t4: free GPUs, lower spec.resources.gpu.count or add GPU nodes). Scheduler: 0/4 nodes "
     "are available: 1 Insufficient nvidia.com/gpu, 3 node(s) didn't match Pod's node affinity/selector. "
     "no new claims to deallocate, preemption: 0/4 nodes are available: 4 Preemption is not helpful for "
@@ -88,6 +88,7 @@ def test_observed_generation_without_conditions_waits_for_ready() -> None:
 
 def test_a_condition_without_message_is_described_by_its_reason() -> None:
     obj = fixture("degraded-invalid-spec")
+    condition(obj, "Stalled")["message"] = ""
     condition(obj, "Degraded")["message"] = ""
     assert argocd_health(obj) == ("Degraded", "InvalidSpec")
     obj = fixture("ready")
@@ -98,7 +99,22 @@ def test_a_condition_without_message_is_described_by_its_reason() -> None:
 def test_degraded_wins_over_ready() -> None:
     obj = fixture("ready")
     condition(obj, "Degraded").update(status="True", reason="CrashLoopBackOff", message="pod keeps exiting")
+    available = condition(obj, "Available")["message"]
+    # Degraded says whether the model still serves (Available).
+    assert argocd_health(obj) == ("Degraded", f"pod keeps exiting Still serving: {available}")
+    condition(obj, "Available").update(status="False")
     assert argocd_health(obj) == ("Degraded", "pod keeps exiting")
+
+
+def test_stalled_is_degraded_and_reconciling_is_progressing() -> None:
+    # kstatus' pair decides as it does for Flux: Stalled -> Failed, Reconciling -> InProgress.
+    obj = fixture("ready")
+    condition(obj, "Available").update(status="False")
+    condition(obj, "Stalled").update(status="True", reason="ProgressDeadlineExceeded", message="stuck")
+    assert argocd_health(obj) == ("Degraded", "stuck")
+    obj = fixture("ready")
+    condition(obj, "Reconciling").update(status="True", reason="RolloutInProgress", message="rolling")
+    assert argocd_health(obj) == ("Progressing", "rolling")
 
 
 def test_argocd_cm_patch_embeds_health_lua_verbatim() -> None:

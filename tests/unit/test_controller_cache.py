@@ -56,3 +56,18 @@ def test_unknown_kinds_and_unlabelled_objects_are_ignored() -> None:
     unlabelled["metadata"]["labels"] = {}
     caches.remember([unlabelled, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}])
     assert caches.children_of(OWNER).objects == {}
+
+
+def model(resource_version: str, phase: str) -> dict[str, Any]:
+    meta = {"name": "resnet", "namespace": "ns", "resourceVersion": resource_version}
+    return {"metadata": meta, "status": {"phase": phase}}
+
+
+def test_our_status_write_is_kept_over_an_older_watch_event() -> None:
+    caches = Caches()
+    caches.update_model(OWNER, model("10", "Pending"))
+    caches.update_model(OWNER, model("12", "Ready"))  # the answer to our status write
+    caches.update_model(OWNER, model("11", "Progressing"))  # an event still in flight
+    assert caches.models[OWNER]["status"]["phase"] == "Ready"
+    caches.update_model(OWNER, model("13", "Degraded"))
+    assert caches.models[OWNER]["status"]["phase"] == "Degraded"

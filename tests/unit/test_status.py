@@ -153,13 +153,24 @@ def assert_well_formed(status: Mapping[str, Any]) -> None:
     assert status["phase"] in Phase.ALL
     # ModelLoaded comes last, and only once TF Serving was asked (it says nothing before).
     types = [c["type"] for c in status["conditions"]]
-    assert types[:4] == [
+    assert types[:6] == [
         ConditionType.READY,
         ConditionType.AVAILABLE,
         ConditionType.PROGRESSING,
         ConditionType.DEGRADED,
+        ConditionType.RECONCILING,
+        ConditionType.STALLED,
     ]
-    assert types[4:] in ([], [ConditionType.MODEL_LOADED])
+    assert types[6:] in ([], [ConditionType.MODEL_LOADED])
+    # kstatus reads Reconciling=True as InProgress, Stalled=True as Failed, then Ready=True as Current:
+    # exactly one of them is True, so it never reads Current while the operator is still at work.
+    true = {c["type"] for c in status["conditions"] if c["status"] == "True"}
+    assert len(true & {"Ready", "Reconciling", "Stalled"}) == 1, status["conditions"]
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert (by_type["Stalled"]["status"], by_type["Stalled"]["reason"]) == (
+        by_type["Degraded"]["status"],
+        by_type["Degraded"]["reason"],
+    )
     for c in status["conditions"]:
         assert c["status"] in (
             ("True", "False", "Unknown") if c["type"] == "ModelLoaded" else ("True", "False")
@@ -181,6 +192,8 @@ def test_all_replicas_ready_is_ready() -> None:
         "Available": ("True", reasons.MINIMUM_REPLICAS_AVAILABLE),
         "Progressing": ("True", reasons.NEW_REPLICA_SET_AVAILABLE),
         "Degraded": ("False", reasons.AS_EXPECTED),
+        "Reconciling": ("False", reasons.AS_EXPECTED),
+        "Stalled": ("False", reasons.AS_EXPECTED),
     }
     assert status["ready"] == "2/2"
     assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (2, 2, 2)
@@ -284,7 +297,6 @@ def test_pods_loading_the_model_are_progressing() -> None:
     ready = condition(status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", reasons.MODEL_LOADING)
     assert "/v1/models/resnet" in ready["message"]
-    assert "2 pod(s)" in ready["message"]
     assert summary(status)["Available"] == ("False", reasons.REPLICAS_UNAVAILABLE)
 
 
@@ -297,7 +309,7 @@ def test_rolling_update_keeps_serving_and_is_progressing() -> None:
     assert summary(status)["Available"] == ("True", reasons.MINIMUM_REPLICAS_AVAILABLE)
     progressing = condition(status, "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("True", reasons.ROLLOUT_IN_PROGRESS)
-    assert "1/2 replicas updated" in progressing["message"]
+    assert "READY counts the replaced ones of 2" in progressing["message"]
 
 
 def test_all_updated_but_old_pods_remaining_is_not_ready() -> None:
@@ -309,7 +321,7 @@ def test_updated_but_not_available_is_not_ready() -> None:
     deployment = make_deployment(ready=1, available=1)
     status = run(deployment=deployment)
     assert summary(status)["Ready"] == ("False", reasons.REPLICAS_UNAVAILABLE)
-    assert condition(status, "Available")["message"].startswith("1/2 replicas available")
+    assert condition(status, "Available")["message"].startswith("At least 1 of 2 wanted replica(s) serve")
     assert status["phase"] == Phase.PROGRESSING
 
 
@@ -335,12 +347,18 @@ def test_invalid_spec_with_running_children_is_degraded_and_honest_about_readine
     assert degraded["message"].startswith("Invalid spec: spec.resources.gpu.type: unknown GPU type 'a100x'")
     assert "known types" in degraded["message"]
     assert "last valid spec" in degraded["message"]
-    # The previous children still serve both replicas: Ready says so, and points at Degraded.
+    # Generation 2 is not in effect: Ready is False with the reason; Available says the old spec serves.
     ready = condition(status, "Ready")
-    assert ready["status"] == "True"
-    assert "Degraded" in ready["message"]
+    assert (ready["status"], ready["reason"]) == ("False", reasons.INVALID_SPEC)
+    assert "Generation 2 is not in effect" in ready["message"]
+    assert "spec.resources.gpu.type" in ready["message"]
+    assert "The previous spec still serves (see Available)." in ready["message"]
+    assert summary(status)["Available"] == ("True", reasons.MINIMUM_REPLICAS_AVAILABLE)
+    # The READY column counts the pods of the last applied spec; PHASE says Degraded.
     assert status["ready"] == "2/2"
     assert summary(status)["Progressing"] == ("False", reasons.INVALID_SPEC)
+    assert summary(status)["Stalled"] == ("True", reasons.INVALID_SPEC)
+    assert summary(status)["Reconciling"][0] == "False"
     assert "endpoints" in status
 
 
@@ -357,6 +375,8 @@ def test_invalid_spec_without_children_is_failed() -> None:
         "Available": ("False", reasons.INVALID_SPEC),
         "Progressing": ("False", reasons.INVALID_SPEC),
         "Degraded": ("True", reasons.INVALID_SPEC),
+        "Reconciling": ("False", reasons.INVALID_SPEC),
+        "Stalled": ("True", reasons.INVALID_SPEC),
     }
     assert "spec.resources.gpu.count: must be at least 1" in condition(status, "Degraded")["message"]
     assert "Nothing is deployed" in condition(status, "Degraded")["message"]
@@ -383,7 +403,9 @@ def test_apply_failure_without_children_is_degraded() -> None:
 def test_apply_failure_with_children_keeps_readiness_of_what_runs() -> None:
     status = run(apply_error="conflict")
     assert status["phase"] == Phase.DEGRADED
-    assert condition(status, "Ready")["status"] == "True"
+    assert summary(status)["Ready"] == ("False", reasons.APPLY_FAILED)
+    assert "previous spec still serves" in condition(status, "Ready")["message"]
+    assert summary(status)["Available"][0] == "True"
     assert summary(status)["Progressing"] == ("False", reasons.APPLY_FAILED)
 
 
@@ -671,8 +693,9 @@ def test_removed_fields_are_deleted_by_the_patch() -> None:
     assert patch["gpu"] is None
     assert patch["model"] == {"versions": None}
     # Without TF Serving's answer the ModelLoaded condition goes too; the others stay as they were.
-    assert [c["type"] for c in patch["conditions"]] == ["Ready", "Available", "Progressing", "Degraded"]
-    assert patch["conditions"] == with_gpu["conditions"][:4]
+    kept = ["Ready", "Available", "Progressing", "Degraded", "Reconciling", "Stalled"]
+    assert [c["type"] for c in patch["conditions"]] == kept
+    assert patch["conditions"] == with_gpu["conditions"][:6]
 
 
 def test_status_changed_against_an_empty_status() -> None:
@@ -813,3 +836,137 @@ def test_model_labels_fit_the_crd() -> None:
     labels = [{"name": "canary", "version": 4, "state": "LOADING", "appliedVersion": 3}]
     versions = [{"version": 3, "state": "AVAILABLE", "labels": ["canary"]}]
     _check(run(model_versions=versions, model_labels=labels), schema, "status")
+
+
+# --- issue 15: Ready means "the latest generation is in effect"; READY counts current replicas -------------
+
+
+def with_template(deployment: dict[str, Any], restart_hash: str) -> dict[str, Any]:
+    annotations = {"serving.modeldeploy.io/restart-hash": restart_hash}
+    deployment["spec"]["template"] = {"metadata": {"annotations": annotations}}
+    return deployment
+
+
+def pod_of(name: str, restart_hash: str, **kwargs: Any) -> dict[str, Any]:
+    pod = make_pod(name, **kwargs)
+    pod["metadata"]["annotations"] = {"serving.modeldeploy.io/restart-hash": restart_hash}
+    return pod
+
+
+def test_surge_counts_only_ready_pods_of_the_new_template() -> None:
+    # replicas 2, maxSurge 1: both old pods and one new pod are ready; the column said 3/2 (or 2/1) before.
+    deployment = with_template(make_deployment(replicas=3, ready=3, updated=1, available=3), "new")
+    pods = [pod_of("resnet-old-a", "old"), pod_of("resnet-old-b", "old"), pod_of("resnet-new-a", "new")]
+    status = run(deployment=deployment, pods=pods)
+    assert status["ready"] == "1/2"
+    assert summary(status)["Ready"] == ("False", reasons.ROLLOUT_IN_PROGRESS)
+    assert summary(status)["Reconciling"] == ("True", reasons.ROLLOUT_IN_PROGRESS)
+    available = condition(status, "Available")
+    assert available["status"] == "True"
+    assert "Some of them run an earlier spec" in available["message"]
+
+
+def test_pending_gpu_rollout_shows_no_current_replica_while_the_old_ones_serve() -> None:
+    deployment = with_template(
+        make_deployment(spec_replicas=3, replicas=4, ready=3, updated=1, available=3), "new"
+    )
+    pods = [pod_of(f"resnet-old-{i}", "old") for i in range(3)]
+    pods.append(pod_of("resnet-new-a", "new", unschedulable=SCHEDULER_NO_GPU))
+    status = run(
+        make_md(spec={**gpu_spec(), "replicas": 3}), deployment=deployment, pods=pods, wants_replicas=3
+    )
+    assert status["ready"] == "0/3"
+    assert summary(status)["Ready"] == ("False", reasons.INSUFFICIENT_GPU)
+    assert summary(status)["Reconciling"] == ("True", reasons.INSUFFICIENT_GPU)
+    assert summary(status)["Stalled"][0] == "False"  # a cluster autoscaler may still add a GPU node
+    assert summary(status)["Available"][0] == "True"
+    assert status["phase"] == Phase.PROGRESSING
+
+
+def test_scaling_down_is_not_ready_and_the_column_never_exceeds_the_wanted_count() -> None:
+    deployment = make_deployment(spec_replicas=3, replicas=13, ready=13, updated=13, available=13)
+    md = make_md(spec={"model": {"uri": "gs://acme/resnet"}, "replicas": 3})
+    status = run(md, deployment=deployment, wants_replicas=3)
+    assert status["ready"] == "3/3"
+    assert summary(status)["Ready"] == ("False", reasons.SCALING_DOWN)
+    assert "Scaling down to 3 replica(s)" in condition(status, "Ready")["message"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "available", "expected"),
+    [
+        # Autoscaled to 20, 13 serve: at least minReplicas serve, so the model is available.
+        ({"autoscaling": {"minReplicas": 2, "maxReplicas": 30}}, 13, "True"),
+        ({"autoscaling": {"minReplicas": 15, "maxReplicas": 30}}, 13, "False"),
+        # Fixed 20 replicas: the PodDisruptionBudget's floor is 19.
+        ({"replicas": 20}, 13, "False"),
+        ({"replicas": 20}, 19, "True"),
+    ],
+)
+def test_available_means_the_minimum_replicas_serve(
+    spec: dict[str, Any], available: int, expected: str
+) -> None:
+    deployment = make_deployment(
+        spec_replicas=20, replicas=20, ready=available, updated=20, available=available
+    )
+    md = make_md(spec={"model": {"uri": "gs://acme/resnet"}, **spec})
+    status = run(md, deployment=deployment, wants_replicas=20)
+    assert condition(status, "Available")["status"] == expected
+    assert "of 20 wanted replica(s) serve" in condition(status, "Available")["message"]
+    assert condition(status, "Ready")["status"] == "False"
+
+
+def test_two_replicas_with_one_serving_is_available() -> None:
+    status = run(deployment=make_deployment(ready=1, available=1))
+    assert summary(status)["Available"] == ("True", reasons.MINIMUM_REPLICAS_AVAILABLE)
+    assert summary(status)["Ready"] == ("False", reasons.REPLICAS_UNAVAILABLE)
+
+
+def test_a_waiting_version_label_keeps_ready_false_until_tf_serving_serves_it() -> None:
+    versions = [{"version": 3, "state": "AVAILABLE"}, {"version": 4, "state": "LOADING"}]
+    labels = [{"name": "canary", "version": 4, "state": "LOADING", "appliedVersion": 3}]
+    status = run(model_versions=versions, model_labels=labels)
+    assert summary(status)["Ready"] == ("False", reasons.LABEL_WAITING)
+    assert summary(status)["Reconciling"] == ("True", reasons.LABEL_WAITING)
+    assert status["phase"] == Phase.PROGRESSING
+
+
+def test_progress_deadline_stalls_the_reconcile() -> None:
+    deployment = make_deployment(
+        replicas=3, ready=2, updated=1, available=2, conditions=[deadline_exceeded()]
+    )
+    status = run(deployment=deployment)
+    assert summary(status)["Stalled"] == ("True", reasons.PROGRESS_DEADLINE_EXCEEDED)
+    assert summary(status)["Reconciling"][0] == "False"
+
+
+def test_ready_true_names_the_generation_in_effect() -> None:
+    status = run(make_md(generation=5))
+    assert "run generation 5" in condition(status, "Ready")["message"]
+
+
+def test_counts_alone_do_not_make_a_write_but_ride_along_with_one() -> None:
+    # One more pod of a rollout is updated: only the raw counts move, so no status write (and no
+    # `kubectl get -w` row with nothing new); a ready replica on the new spec moves READY and is written.
+    before = run(deployment=make_deployment(replicas=3, ready=2, updated=1, available=2))
+    counts_only = run(
+        make_md(status=before), deployment=make_deployment(replicas=3, ready=2, updated=2, available=2)
+    )
+    assert status_patch(before, counts_only) == {"updatedReplicas": 2}
+    assert not status_changed(before, counts_only)
+    done = run(make_md(status=before), now=LATER)
+    assert status_changed(before, done)
+    assert status_patch(before, done)["ready"] == "2/2"
+
+
+def test_tf_serving_without_an_available_version_does_not_hold_ready_back_on_its_own() -> None:
+    # Ready pods passed GET /v1/models/<model>; ModelLoaded says what TF Serving answered, Ready stays True.
+    status = run(model_versions=[])
+    assert summary(status)["ModelLoaded"] == ("False", reasons.MODEL_LOADING)
+    assert summary(status)["Ready"] == ("True", reasons.MINIMUM_REPLICAS_AVAILABLE)
+
+
+def test_a_listed_version_not_available_holds_ready_back() -> None:
+    versions = [{"version": 3, "state": "AVAILABLE"}, {"version": 4, "state": "LOADING"}]
+    status = run(model_versions=versions, expected_versions=(3, 4))
+    assert summary(status)["Ready"] == ("False", reasons.MODEL_LOADING)

@@ -6,6 +6,10 @@ from typing import Any
 
 MODEL_DEPLOYMENT_LABEL = "serving.modeldeploy.io/model-deployment"
 RESTART_HASH_ANNOTATION = "serving.modeldeploy.io/restart-hash"
+# Pod template annotations that change whenever the pods must be replaced: ours (every spec change that
+# restarts TF Serving) and `kubectl rollout restart`'s. A pod carrying the template's values of these runs
+# the Deployment's current template; the status counts such pods for its READY column.
+TEMPLATE_IDENTITY_ANNOTATIONS = (RESTART_HASH_ANNOTATION, "kubectl.kubernetes.io/restartedAt")
 
 
 def selector_labels(name: str) -> dict[str, str]:
