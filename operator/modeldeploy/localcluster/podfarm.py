@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.informer import Informer, Key, Resource, Store, slim
+from modeldeploy.informer import Informer, Key, Resource, Store, pod_owner, slim
 from modeldeploy.kube import ApiError, Credentials, KubeClient
 from modeldeploy.localcluster import stages
 from modeldeploy.localcluster.podview import PodView, pod_view
@@ -231,7 +231,7 @@ class PodFarm:
     def __init__(self, client: KubeClient, settings: FarmSettings) -> None:
         self.client = client
         self.settings = settings
-        self.pods = Store(slim)
+        self.pods = Store(slim, pod_owner)
         self.configmaps = Store(slim)
         self.runners: dict[str, PodRunner] = {}  # pod uid -> runner
         self._pending: dict[tuple[str, str], dict[str, str]] = {}
