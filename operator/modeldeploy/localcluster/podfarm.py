@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.informer import Informer, Key, Resource, Store, pod_owner, slim
+from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
+from modeldeploy.informer import Informer, Key, Resource, Store, slim
 from modeldeploy.kube import ApiError, Credentials, KubeClient
 from modeldeploy.localcluster import stages
 from modeldeploy.localcluster.podview import PodView, pod_view
@@ -227,11 +228,19 @@ def _probe(host: str, port: int, path: str) -> bool:
         return False
 
 
+def labelled_owner(obj: Mapping[str, Any]) -> Key | None:
+    """Every pod with the ModelDeployment label runs TF Serving here, a copied Deployment's pods too
+    (a kubelet runs whatever is scheduled); grouped by that label."""
+    meta = obj.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT_LABEL)
+    return (str(meta.get("namespace")), str(owner)) if meta.get("namespace") and owner else None
+
+
 class PodFarm:
     def __init__(self, client: KubeClient, settings: FarmSettings) -> None:
         self.client = client
         self.settings = settings
-        self.pods = Store(slim, pod_owner)
+        self.pods = Store(slim, labelled_owner)
         self.configmaps = Store(slim)
         self.runners: dict[str, PodRunner] = {}  # pod uid -> runner
         self._pending: dict[tuple[str, str], dict[str, str]] = {}
