@@ -8,6 +8,8 @@ or a `kubectl set env` can change them without editing the ConfigMap.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,9 @@ import yaml
 from modeldeploy.spec_fields import SpecError, network_peer
 
 CONFIG_ENV = "MODELDEPLOY_CONFIG"
+DEFAULT_POD_ENDPOINT = "http://{podIP}:8501"
+ENDPOINT_PLACEHOLDERS = ("podIP", "podName", "name", "namespace", "model")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -47,7 +52,10 @@ class ModelStatusConfig:
     poll_seconds: float = 30
     in_flight_poll_seconds: float = 5
     timeout_seconds: float = 2
-    endpoint_override: str | None = None
+    # TF Serving's REST base URL in one pod; placeholders {podIP}, {podName}, {name}, {namespace}, {model}.
+    endpoint: str = DEFAULT_POD_ENDPOINT
+    # Pod IP prefixes swapped before polling (source network -> target network of the same size).
+    address_map: tuple[tuple[IPNetwork, IPNetwork], ...] = ()
 
 
 class RequestRateProvider:
@@ -227,19 +235,58 @@ def _pricing(value: object) -> Pricing:
     )
 
 
+def _endpoint(value: object) -> str:
+    template = _str(value, "modelStatus.endpoint")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise ConfigError(f"modelStatus.endpoint: not a valid template: {error}") from error
+    unknown = sorted(names - set(ENDPOINT_PLACEHOLDERS))
+    if unknown:
+        known = ", ".join("{" + n + "}" for n in ENDPOINT_PLACEHOLDERS)
+        raise ConfigError(f"modelStatus.endpoint: unknown placeholder {{{unknown[0]}}} (known: {known})")
+    if "podIP" not in names and "podName" not in names:
+        raise ConfigError(
+            "modelStatus.endpoint: must address one pod with {podIP} (e.g. http://{podIP}:8501): every "
+            "replica loads versions on its own, so a Service address would answer for a random replica"
+        )
+    return template
+
+
+def _address_map(value: object) -> tuple[tuple[IPNetwork, IPNetwork], ...]:
+    out = []
+    for source, target in _mapping(value, "modelStatus.addressMap").items():
+        key = f"modelStatus.addressMap.{source}"
+        try:
+            pair = (ipaddress.ip_network(source), ipaddress.ip_network(_str(target, key)))
+        except ValueError as error:
+            raise ConfigError(f"{key}: {error} (write networks such as 10.244.0.0/16)") from error
+        if pair[0].version != pair[1].version or pair[0].prefixlen != pair[1].prefixlen:
+            raise ConfigError(
+                f"{key}: {target} must be a network of the same IP version and size as {source}"
+            )
+        out.append(pair)
+    return tuple(out)
+
+
 def _model_status(value: object) -> ModelStatusConfig:
     m = _mapping(value, "modelStatus")
-    keys = {"pollSeconds", "inFlightPollSeconds", "timeoutSeconds", "endpointOverride"}
+    keys = {"pollSeconds", "inFlightPollSeconds", "timeoutSeconds", "endpoint", "addressMap"}
+    if "endpointOverride" in m:
+        raise ConfigError(
+            "modelStatus.endpointOverride: removed; the operator asks every ready pod, so set "
+            "modelStatus.endpoint to a template with {podIP} (default http://{podIP}:8501)"
+        )
     _check_keys(m, "modelStatus", keys)
     d = ModelStatusConfig()
-    override = m.get("endpointOverride")
     return ModelStatusConfig(
         poll_seconds=_number(m.get("pollSeconds", d.poll_seconds), "modelStatus.pollSeconds"),
         in_flight_poll_seconds=_number(
             m.get("inFlightPollSeconds", d.in_flight_poll_seconds), "modelStatus.inFlightPollSeconds"
         ),
         timeout_seconds=_number(m.get("timeoutSeconds", d.timeout_seconds), "modelStatus.timeoutSeconds"),
-        endpoint_override=None if override is None else _str(override, "modelStatus.endpointOverride"),
+        endpoint=_endpoint(m.get("endpoint", d.endpoint)),
+        address_map=_address_map(m.get("addressMap", {})),
     )
 
 

@@ -440,7 +440,8 @@ def test_status_fields(root: Schema) -> None:
     assert at(root, "status.phase")["enum"] == ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
     assert at(root, "status.cost.hourly")["type"] == "string"
     assert set(at(root, "status.endpoints")["properties"]) == {"grpc", "rest"}
-    assert set(at(root, "status.model.versions[]")["properties"]) == {"version", "state", "labels", "error"}
+    versions = set(at(root, "status.model.versions[]")["properties"])
+    assert versions == {"version", "state", "availableReplicas", "replicas", "labels", "error", "lastError"}
 
 
 def test_conditions_follow_the_api_conventions(root: Schema) -> None:

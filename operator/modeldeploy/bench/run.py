@@ -206,9 +206,14 @@ class Bench:
         return {"children_seconds": children, "available_seconds": available}, requests
 
     def start_operator(self) -> OperatorProcess:
+        # Pods are plain simulated ones: pod IPs map onto a loopback network where nothing listens, so
+        # the model status polls fail at once (refused) instead of waiting for timeouts on 10.244.0.0/16.
+        config = self.workdir / "operator-config.json"
+        config.write_text(json.dumps(self.cluster.operator_config()))
         operator = OperatorProcess(
             kubeconfig=self.cluster.kubeconfig,
             log_path=self.workdir / "logs" / "operator.log",
+            config_path=config,
             args=[f"--workers={self.concurrency}", f"--namespace={OPERATOR_NS}", *self.args.operator_arg],
         )
         operator.start(timeout=120)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -20,7 +22,9 @@ from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries, kubectl_
 from modeldeploy.localcluster.nodes import NodeSpec, default_pool, node_manifest
 from modeldeploy.localcluster.pki import FRONT_PROXY_CLIENT_NAME, Pki, create_pki
 from modeldeploy.localcluster.process import Component, ComponentError
+from modeldeploy.localcluster.stages import stages_yaml
 
+POD_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"  # a /16 so that benchmarks with thousands of Services do not run out
 SERVICE_IP = "10.96.0.1"
 START_ATTEMPTS = 3
@@ -54,6 +58,10 @@ class LocalCluster:
         controller_manager_args: Sequence[str] = (),
         kwok_stages: Path | None = None,
         resource_metrics: bool = False,
+        emulate_tfserving: bool = False,
+        unpullable_images: Sequence[str] = (),
+        backoff_scale: float = 1.0,
+        tfserving_time_scale: float = 1.0,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
         self.nodes = list(nodes) if nodes is not None else default_pool()
@@ -64,6 +72,14 @@ class LocalCluster:
         # metrics-server and KWOK's simulated usage (`kubectl top`, CPU autoscaling); off unless asked
         # for, so that clusters which do not autoscale neither build nor run metrics-server.
         self.resource_metrics = resource_metrics
+        # TF Serving pods run emulated servers in the pod farm (podfarm.py), bound to loopback addresses:
+        # pod IP 10.244.a.b listens on <loopback_net>.a.b. A random /16 of 127.0.0.0/8 per cluster keeps
+        # clusters of parallel test sessions apart.
+        self.emulate_tfserving = emulate_tfserving
+        self.unpullable_images = tuple(unpullable_images)
+        self.backoff_scale = backoff_scale
+        self.tfserving_time_scale = tfserving_time_scale  # load times and load retry intervals
+        self.loopback_net = f"127.{random.randint(100, 250)}.0.0/16"
         self.ports = Ports()
         self.components: dict[str, Component] = {}
         self.pki: Pki | None = None
@@ -167,6 +183,7 @@ class LocalCluster:
         # Controllers first so they do not log a storm of connection errors while the API server goes.
         for name in (
             "metrics-server",
+            "pod-farm",
             "kwok",
             "kube-scheduler",
             "kube-controller-manager",
@@ -295,6 +312,7 @@ class LocalCluster:
                 "--secure-port=0",
             ],
         )
+        stages = self._stages_file()
         self._component(
             "kwok",
             [
@@ -304,10 +322,49 @@ class LocalCluster:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
                 f"--node-port={self.ports.kwok}",
-                "--cidr=10.244.0.0/16",
+                f"--cidr={POD_CIDR}",
                 "--node-lease-duration-seconds=40",
-                *([f"--config={self.kwok_stages}"] if self.kwok_stages else []),
+                *([f"--config={stages}"] if stages else []),
                 *self._kwok_metrics_args(),
+            ],
+        )
+        if self.emulate_tfserving:
+            self.start_pod_farm()
+
+    def _stages_file(self) -> Path | None:
+        if not (self.emulate_tfserving or self.unpullable_images):
+            return self.kwok_stages
+        path = self.workdir / "kwok-stages.yaml"
+        path.write_text(stages_yaml(self.emulate_tfserving, self.unpullable_images))
+        return path
+
+    @property
+    def model_store_root(self) -> Path:
+        """Where the emulated model storage lives: gs://b/p is <root>/gs/b/p (see tfserving/store.py)."""
+        return self.workdir / "model-store"
+
+    def operator_config(self) -> dict[str, Any]:
+        """Operator configuration this cluster needs: pod IPs map onto its loopback network, where the
+        emulated pods listen (and where, without emulation, nothing does: polls are refused at once)."""
+        return {"modelStatus": {"addressMap": {POD_CIDR: self.loopback_net}}}
+
+    def start_pod_farm(self) -> None:
+        assert self.pki is not None
+        self.model_store_root.mkdir(parents=True, exist_ok=True)
+        self._component(
+            "pod-farm",
+            [
+                sys.executable,
+                "-m",
+                "modeldeploy.localcluster.podfarm",
+                f"--server={self.server}",
+                f"--ca={self.pki.ca_cert}",
+                f"--cert={self.pki.admin_cert}",
+                f"--key={self.pki.admin_key}",
+                f"--store={self.model_store_root}",
+                f"--address-map={POD_CIDR}={self.loopback_net}",
+                f"--backoff-scale={self.backoff_scale}",
+                f"--time-scale={self.tfserving_time_scale}",
             ],
         )
 
