@@ -49,6 +49,15 @@ def private_cluster(workdir: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
+def with_cluster_settings(cluster: LocalCluster, installed: str) -> str:
+    """An installed config.yaml plus the one setting the environment adds: how this machine reaches pod
+    IPs (the emulated pods listen on loopback addresses), as a real cluster's network needs no setting."""
+    settings = yaml.safe_load(installed) or {}
+    for key, value in cluster.operator_config().items():
+        settings[key] = {**(settings.get(key) or {}), **value}
+    return str(yaml.safe_dump(settings))
+
+
 def kubectl_json(cluster: LocalCluster, *args: str, kubeconfig: Path | None = None) -> Any:
     return json.loads(cluster.kubectl(*args, "-o", "json", kubeconfig=kubeconfig).stdout)
 
@@ -135,12 +144,9 @@ class Installed:
         """The operator as the installed Deployment would run it (KWOK pods run no code): the
         ServiceAccount's token and the ConfigMap's config.yaml, read back from the cluster."""
         config = cluster.workdir / f"{name}.config.yaml"
-        installed = yaml.safe_load(configmap_file(cluster, self.namespace, self.configmap)) or {}
-        # The one setting the environment adds: how this machine reaches pod IPs (the emulated pods
-        # listen on loopback addresses), as a real cluster's network would need no setting at all.
-        for key, value in cluster.operator_config().items():
-            installed[key] = {**(installed.get(key) or {}), **value}
-        config.write_text(yaml.safe_dump(installed))
+        config.write_text(
+            with_cluster_settings(cluster, configmap_file(cluster, self.namespace, self.configmap))
+        )
         process = OperatorProcess(
             kubeconfig=self.kubeconfig(cluster),
             log_path=cluster.workdir / "logs" / f"{name}.log",
