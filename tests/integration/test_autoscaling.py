@@ -94,16 +94,27 @@ def replicas_managers(kube: Kube, ns: str, name: str) -> set[str]:
 def test_kubectl_top_shows_the_models_pods(metrics_cluster: Kube, ns: str) -> None:
     kube = metrics_cluster
     kube.apply(model_deployment("top", ns, replicas=2, resources={"cpu": CPU_REQUEST, "memory": "512Mi"}))
-    pods = wait_for(lambda: len(running_pods(kube, ns, "top")) == 2 and running_pods(kube, ns, "top"), 90)
-    spread_load(kube, ns, "top", 600)
+    wait_for(lambda: len(running_pods(kube, ns, "top")) == 2, 90)
+    loaded: list[list[str]] = [[]]
+    seen: list[str] = []
 
     def top() -> dict[str, str] | None:
+        # The load goes to the pods running now: a pod replaced meanwhile (its first ReplicaSet superseded
+        # while the model's children settle) would otherwise never get its share.
+        pods = running_pods(kube, ns, "top")
+        if sorted(pods) != sorted(loaded[0]):
+            loaded[0] = spread_load(kube, ns, "top", 600)
         result = kube.run("top", "pods", "-n", ns, "-l", selector_string("top"), "--no-headers", check=False)
+        seen[:] = [result.stdout.strip(), result.stderr.strip()]
         rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines() if line.strip()}
-        return rows if set(rows) == set(pods) and all(v == "300m" for v in rows.values()) else None
+        ok = len(pods) == 2 and set(rows) == set(pods) and all(v == "300m" for v in rows.values())
+        return rows if ok else None
 
     # 600m spread over two pods: each shows its 300m share, read by metrics-server from KWOK.
-    wait_for(top, 90, interval=2, what="kubectl top pods to show both pods at 300m")
+    try:
+        wait_for(top, 90, interval=2, what="kubectl top pods to show both pods at 300m")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last kubectl top output and error: {seen}") from None
 
 
 def test_cpu_load_scales_up_then_down_and_the_operator_never_writes_replicas(
