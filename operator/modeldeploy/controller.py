@@ -15,7 +15,7 @@ from modeldeploy.informer import Store, owner_of
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
-from modeldeploy.workqueue import Key, WorkQueue
+from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
 
@@ -120,9 +120,12 @@ class Controller:
             return
         before = self.caches.models.get(key)
         self.caches.update_model(key, body)
-        if self.poller is not None and _generation(before) != _generation(body):
+        edited = before is not None and _generation(before) != _generation(body)
+        if self.poller is not None and edited:
             self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
-        self.queue.add(key)
+        # A user's edit of a known ModelDeployment goes before the backlog; a first sight of one (a
+        # create, or the listing after a restart) and status-only events wait their turn.
+        self.queue.add(key, Priority.EDIT if edited else Priority.BACKGROUND)
 
     def child_changed(self, key: Key) -> None:
         # Children seen before their ModelDeployment (at start-up) are picked up by its own event.
