@@ -14,31 +14,34 @@ from modeldeploy.workqueue import Priority, WorkQueue
 A, B, C, D = ("ns", "a"), ("ns", "b"), ("ns", "c"), ("ns", "d")
 
 
-def drain(queue: WorkQueue) -> list[tuple[str, str]]:
+async def taken(queue: WorkQueue) -> list[tuple[str, str]]:
     """Everything queued, in the order workers would get it (each marked done at once)."""
+    order = []
+    while len(queue):
+        key = await queue.get()
+        order.append(key)
+        queue.done(key)
+    return order
 
-    async def run() -> list[tuple[str, str]]:
-        order = []
-        while len(queue):
-            key = await queue.get()
-            order.append(key)
-            queue.done(key)
-        return order
 
-    return asyncio.run(run())
+def queued(*keys: tuple[str, str]) -> WorkQueue:
+    queue = WorkQueue()
+    for key in keys:
+        queue.add(key)
+    return queue
+
+
+def drain(queue: WorkQueue) -> list[tuple[str, str]]:
+    return asyncio.run(taken(queue))
 
 
 def test_background_keys_come_out_first_in_first_out() -> None:
-    queue = WorkQueue()
-    for key in (A, B, C):
-        queue.add(key)
+    queue = queued(A, B, C)
     assert drain(queue) == [A, B, C]
 
 
 def test_an_edit_goes_before_the_backlog() -> None:
-    queue = WorkQueue()
-    for key in (A, B, C):
-        queue.add(key)
+    queue = queued(A, B, C)
     queue.add(D, Priority.EDIT)
     assert drain(queue) == [D, A, B, C]
 
@@ -52,9 +55,7 @@ def test_edits_keep_their_own_order() -> None:
 
 
 def test_a_queued_background_key_that_is_edited_moves_up_once() -> None:
-    queue = WorkQueue()
-    for key in (A, B, C):
-        queue.add(key)
+    queue = queued(A, B, C)
     queue.add(C, Priority.EDIT)
     assert queue.priority_of(C) is Priority.EDIT
     assert len(queue) == 3
@@ -81,12 +82,7 @@ def test_an_edit_during_its_own_reconcile_is_queued_as_an_edit_afterwards() -> N
         assert queue.priority_of(A) is None
         queue.done(held)
         assert queue.priority_of(A) is Priority.EDIT
-        order = []
-        while len(queue):
-            key = await queue.get()
-            order.append(key)
-            queue.done(key)
-        return order
+        return await taken(queue)
 
     assert asyncio.run(run()) == [A, B]
 
@@ -101,12 +97,7 @@ def test_a_key_requeued_after_promotion_takes_a_fresh_place() -> None:
         first = await queue.get()
         queue.done(first)
         queue.add(A)  # behind B now: its old background entry is dead
-        order = [first]
-        while len(queue):
-            key = await queue.get()
-            order.append(key)
-            queue.done(key)
-        return order
+        return [first, *await taken(queue)]
 
     assert asyncio.run(run()) == [A, B, A]
 
