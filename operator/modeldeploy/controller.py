@@ -117,12 +117,16 @@ class Controller:
         if body is None:
             self.caches.models.pop(key, None)
             self.queue.forget(key)
+            if self.poller is not None:
+                self.poller.changed(key)
             return
         before = self.caches.models.get(key)
         self.caches.update_model(key, body)
         edited = before is not None and _generation(before) != _generation(body)
-        if self.poller is not None and edited:
-            self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
+        if self.poller is not None:
+            self.poller.changed(key)
+            if edited:
+                self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
         # A user's edit of a known ModelDeployment goes before the backlog; a first sight of one (a
         # create, or the listing after a restart) and status-only events wait their turn.
         self.queue.add(key, Priority.EDIT if edited else Priority.BACKGROUND)
@@ -131,6 +135,8 @@ class Controller:
         # Children seen before their ModelDeployment (at start-up) are picked up by its own event.
         if key in self.caches.models:
             self.queue.add(key)
+            if self.poller is not None:
+                self.poller.changed(key)  # a pod became ready or went away
 
     async def _resync(self) -> None:
         # A slow safety net for anything a watch missed; a no-op reconcile writes nothing.
@@ -138,6 +144,8 @@ class Controller:
             await asyncio.sleep(RESYNC_SECONDS)
             for key in list(self.caches.models):
                 self.queue.add(key)
+                if self.poller is not None:
+                    self.poller.changed(key)
 
     async def _worker(self) -> None:
         # ModelDeployment events that arrive earlier just queue: reconciling before the children are

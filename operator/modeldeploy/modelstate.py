@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import time
@@ -204,7 +205,10 @@ class ModelPoller:
     """Polls TF Serving for every ModelDeployment with a ready pod; started and stopped by the Controller.
 
     ``models`` and ``pods`` are the controller's caches (read-only here); ``notify`` is called with the
-    key of a ModelDeployment whose model state changed (the controller enqueues a reconcile).
+    key of a ModelDeployment whose model state changed (the controller enqueues a reconcile). The
+    controller calls ``changed`` whenever a ModelDeployment or one of its pods changes (and for every
+    model at each resync): the poller looks at a model only then and when its next poll is due, never at
+    all models on every tick, which at thousands of models cost a good part of a core.
     """
 
     config: ModelStatusConfig
@@ -212,7 +216,10 @@ class ModelPoller:
     pods: Callable[[Key], Sequence[Mapping[str, Any]]]
     notify: Callable[[Key], None]
     states: dict[Key, ModelState] = field(default_factory=dict)
+    # When each watched model's next poll is due (inf while one runs); the heap orders (due, key) and may
+    # hold outdated entries, which are skipped (an entry counts only while _due[key] still equals it).
     _due: dict[Key, float] = field(default_factory=dict)
+    _heap: list[tuple[float, Key]] = field(default_factory=list)
     _running: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _session: aiohttp.ClientSession | None = None
@@ -220,6 +227,8 @@ class ModelPoller:
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession()
+        for key in list(self.models):
+            self.changed(key)
         self._task = asyncio.create_task(self._run(), name="modeldeploy-model-poller")
 
     async def stop(self) -> None:
@@ -237,7 +246,31 @@ class ModelPoller:
     def poll_soon(self, key: Key) -> None:
         """Poll at the next tick (the spec changed: new labels or versions may now be in flight)."""
         if key in self._due:
-            self._due[key] = 0.0
+            self._set_due(key, 0.0)
+
+    def changed(self, key: Key) -> None:
+        """A ModelDeployment or one of its pods changed: start watching it, or stop and forget its state."""
+        if self._pollable(key):
+            if key not in self._due:
+                self._set_due(key, 0.0)
+        else:
+            self._forget(key)
+
+    def _pollable(self, key: Key) -> bool:
+        md = self.models.get(key)
+        if md is None or md.get("metadata", {}).get("deletionTimestamp"):
+            return False
+        return has_ready_pod(self.pods(key))
+
+    def _forget(self, key: Key) -> None:
+        self._due.pop(key, None)
+        if self.states.pop(key, None) is not None and key in self.models:
+            self.notify(key)  # the status should stop showing what no pod serves
+
+    def _set_due(self, key: Key, when: float) -> None:
+        self._due[key] = when
+        if when != float("inf"):
+            heapq.heappush(self._heap, (when, key))
 
     async def _run(self) -> None:
         while True:
@@ -249,18 +282,15 @@ class ModelPoller:
 
     def schedule(self, now: float) -> None:
         """Start the polls that are due; forget ModelDeployments that are gone or have no ready pod."""
-        for key in list(self.states.keys() | self._due.keys()):
-            md = self.models.get(key)
-            if md is None or not has_ready_pod(self.pods(key)):
-                self._due.pop(key, None)
-                if self.states.pop(key, None) is not None and md is not None:
-                    self.notify(key)  # the status should stop showing what no pod serves
-        for key, md in list(self.models.items()):
-            if key in self._running or self._due.get(key, 0.0) > now:
+        while self._heap and self._heap[0][0] <= now:
+            due, key = heapq.heappop(self._heap)
+            if self._due.get(key) != due or key in self._running:
+                continue  # outdated entry: the key was rescheduled or forgotten since
+            if not self._pollable(key):
+                self._forget(key)
                 continue
-            if md.get("metadata", {}).get("deletionTimestamp") or not has_ready_pod(self.pods(key)):
-                continue
-            self._due[key] = float("inf")  # set properly when the poll ends
+            self._set_due(key, float("inf"))  # set properly when the poll ends
+            md = self.models[key]
             self._running[key] = asyncio.create_task(self._poll(key, md), name=f"modeldeploy-poll-{key}")
 
     async def _poll(self, key: Key, md: Mapping[str, Any]) -> None:
@@ -273,19 +303,20 @@ class ModelPoller:
             self.record(key, state)
         except Exception as error:  # a bug must not stop this model's polls for good
             log.warning("model status poll failed", extra={"md": f"{key[0]}/{key[1]}", "error": repr(error)})
-            self._due[key] = time.monotonic() + self.config.poll_seconds
+            if key in self._due:
+                self._set_due(key, time.monotonic() + self.config.poll_seconds)
         finally:
             self._running.pop(key, None)
 
     def record(self, key: Key, state: ModelState) -> None:
         md = self.models.get(key)
-        if md is None:
-            return
+        if md is None or key not in self._due:
+            return  # gone, or its last ready pod went while the poll ran: the answer is out of date
         previous = self.states.get(key)
         self.states[key] = state
         busy = in_flight(md, state)
         period = self.config.in_flight_poll_seconds if busy else self.config.poll_seconds
-        self._due[key] = time.monotonic() + period
+        self._set_due(key, time.monotonic() + period)
         if previous != state:
             level = logging.WARNING if state.error else logging.DEBUG
             log.log(

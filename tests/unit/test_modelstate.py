@@ -173,6 +173,7 @@ def test_poller_polls_ready_models_and_notifies_on_change_only(standin: TFServin
             assert notified == [("vision", "resnet")] * 2
             assert poller.state(("vision", "resnet")) == state((3, "AVAILABLE"))
             pods[("vision", "resnet")] = []  # no ready pod: the state is dropped and a reconcile asked
+            poller.changed(("vision", "resnet"))  # as the controller does on the pod's watch event
             while len(notified) < 3 and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             assert poller.state(("vision", "resnet")) is None
