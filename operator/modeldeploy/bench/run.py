@@ -7,8 +7,8 @@ phase runs beside the other's objects (the API server's caches and etcd would ca
 2. operator (cluster 2): N ModelDeployments applied the same way, timed until all children exist and
    until all are Ready;
 3. idle: writes the API server receives while nothing changes;
-4. edits at steady state: K label and K runtime edits, one at a time, each timed to its child (edits.py);
-5. restart: the operator killed and started again with N existing, timed until it has reconciled all N;
+4. restart: the operator killed and started again with N existing, timed until it has reconciled all N;
+5. edits at steady state: K label and K runtime edits, one at a time, each timed to its child (edits.py);
 6. edits under load: the same edits while another N ModelDeployments are being created.
 
 Request counts come from the API server's own apiserver_request_total, minus what the benchmark itself
@@ -413,12 +413,13 @@ async def operator_run(bench: Bench) -> dict[str, Any]:
         log(f"idle: {bench.args.idle_seconds} s")
         idle = await bench.idle_phase(operator)
         rss, cpu = procstat.peak_rss_mb(first_pid), procstat.cpu_seconds(first_pid)
-        log(f"edits at steady state: {bench.args.edits} of each kind")
-        steady = await bench.steady_edits()
+        # The restart comes before the edits: their rollouts would still be writing while it is timed.
         log("restart: killing the operator and starting it again")
         restart, operator = await bench.restart_phase()
         assert operator.pid is not None
         restart_rss, restart_cpu = procstat.peak_rss_mb(operator.pid), procstat.cpu_seconds(operator.pid)
+        log(f"edits at steady state: {bench.args.edits} of each kind")
+        steady = await bench.steady_edits()
         log(f"edits while {bench.count} more ModelDeployments are created")
         loaded = await bench.edits_under_load()
     finally:
