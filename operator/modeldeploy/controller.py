@@ -11,7 +11,7 @@ from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, owner_of
+from modeldeploy.informer import Store, owner_of, slim
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.reconcile import ChildKey, Children, reconcile
@@ -197,7 +197,7 @@ class Controller:
             self.queue.add_after(key, STATUS_FOLLOW_UP_SECONDS)
         self.caches.remember(outcome.applied)
         if outcome.written is not None:
-            self.caches.update_model(key, outcome.written)
+            self.caches.update_model(key, slim(outcome.written))
         if outcome.changed or outcome.status_written or outcome.result != "unchanged":
             log.info(
                 "reconciled",
