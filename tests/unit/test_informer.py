@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import pytest
 
 from modeldeploy.controller import Caches
-from modeldeploy.informer import CHILDREN, PODS, Gone, Informer, Informers, Resource, Store, slim_pod
+from modeldeploy.informer import (
+    CHILDREN,
+    PODS,
+    Gone,
+    Informer,
+    Informers,
+    Resource,
+    Store,
+    compact,
+    slim,
+    slim_pod,
+)
 from modeldeploy.kube import KubeClient
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
@@ -207,3 +219,16 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         await informers.stop()
 
     asyncio.run(go())
+
+
+def test_cached_objects_share_their_keys_and_short_strings() -> None:
+    text = json.dumps(
+        {"metadata": {"name": "m", "managedFields": [{"manager": "x"}]}, "spec": {"protocol": "TCP"}}
+    )
+    first, second = slim(json.loads(text)), slim(json.loads(text))
+    assert first == {"metadata": {"name": "m"}, "spec": {"protocol": "TCP"}}  # same values, no managedFields
+    assert first["spec"]["protocol"] is second["spec"]["protocol"]
+    (key_1,), (key_2,) = first["spec"].keys(), second["spec"].keys()
+    assert key_1 is key_2
+    long = "x" * 1000
+    assert compact({"a": [long]}) == {"a": [long]}
