@@ -11,15 +11,17 @@ from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, owner_of, slim
+from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
+from modeldeploy.names import child_name
 from modeldeploy.reconcile import ChildKey, Children, reconcile
 from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
 
 RESYNC_SECONDS = 300.0
+CONFLICT_RETRY_CAP_SECONDS = 60.0
 # A reconcile that applied children leaves status to the reconcile their watch events trigger; this
 # follow-up makes sure status is written even if no event arrives (an apply that changed nothing).
 STATUS_FOLLOW_UP_SECONDS = 2.0
@@ -36,7 +38,7 @@ class Caches:
 
     models: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     children: Mapping[ChildKey, Store] = field(default_factory=dict)
-    pods: Store = field(default_factory=Store)
+    pods: Store = field(default_factory=lambda: Store(slim_pod, pod_owner))
 
     def remember(self, applied: Iterable[Mapping[str, Any]]) -> None:
         """Write what we just applied through to the cache, unless the watch already brought newer.
@@ -46,7 +48,7 @@ class Caches:
         """
         for obj in applied:
             store = self.children.get((obj.get("apiVersion", ""), obj.get("kind", "")))
-            owner = owner_of(obj)
+            owner = controller_of(obj)
             if store is None or owner is None:
                 continue
             name = obj["metadata"]["name"]
@@ -63,11 +65,19 @@ class Caches:
         if cached is None or not _older(body, cached):
             self.models[key] = body
 
-    def children_of(self, key: Key) -> Children:
+    def children_of(self, key: Key, uid: str | None = None) -> Children:
+        """The children this ModelDeployment controls; with ``uid``, only those whose controller
+        reference carries that UID (a deleted and re-created ModelDeployment's old children are not)."""
         objects: dict[ChildKey, Mapping[str, Any]] = {}
         for kind, store in self.children.items():
+            # Only the child under its own name: a renamed copy that kept the owner reference claims the
+            # same controller, and taking either would make the cache alternate between them.
+            name = child_name(kind[1], key[1])
             for obj in store.get(key):
-                objects[kind] = obj
+                if obj["metadata"]["name"] == name and (
+                    uid is None or (controller_ref(obj) or {}).get("uid") == uid
+                ):
+                    objects[kind] = obj
         return Children(objects=objects, pods=self.pods.get(key))
 
 
@@ -169,7 +179,11 @@ class Controller:
         try:
             state = self.poller.state(key) if self.poller is not None else None
             outcome = await reconcile(
-                md, self.caches.children_of(key), self.config, self.client, model_state=state
+                md,
+                self.caches.children_of(key, md.get("metadata", {}).get("uid")),
+                self.config,
+                self.client,
+                model_state=state,
             )
         except Exception as error:
             duration = time.monotonic() - started
@@ -189,8 +203,11 @@ class Controller:
         duration = time.monotonic() - started
         metrics.RECONCILES.labels(result=outcome.result).inc()
         metrics.RECONCILE_SECONDS.observe(duration)
-        if outcome.result == "error":
-            self.queue.add_rate_limited(key)
+        if outcome.result in ("error", "conflict"):
+            # Retried with backoff: the object in the way is not watched, so only retries notice it go.
+            self.queue.add_rate_limited(
+                key, cap=CONFLICT_RETRY_CAP_SECONDS if outcome.result == "conflict" else 300.0
+            )
         else:
             self.queue.forget(key)
         if outcome.status_deferred:

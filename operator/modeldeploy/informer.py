@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
-from modeldeploy.kube import ApiError, KubeClient
+from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
 
 log = logging.getLogger("modeldeploy.informer")
 
@@ -74,7 +74,7 @@ def slim_pod(body: Obj) -> dict[str, Any]:
     meta = body["metadata"]
     slimmed = {
         k: meta[k]
-        for k in ("name", "namespace", "labels", "resourceVersion", "deletionTimestamp")
+        for k in ("name", "namespace", "labels", "ownerReferences", "resourceVersion", "deletionTimestamp")
         if k in meta
     }
     annotations = meta.get("annotations") or {}
@@ -118,18 +118,58 @@ CHILDREN: tuple[Resource, ...] = (
 PODS = Resource("v1", "pods", "Pod", slim_pod)
 
 
-def owner_of(obj: Obj) -> Key | None:
+def controller_ref(obj: Obj) -> Mapping[str, Any] | None:
+    """The ownerReference of the ModelDeployment that controls ``obj``, if one does."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if (
+            ref.get("controller") is True
+            and ref.get("kind") == MD_KIND
+            and ref.get("apiVersion") == MD_API_VERSION
+        ):
+            return dict(ref)
+    return None
+
+
+def controller_of(obj: Obj) -> Key | None:
+    """The ModelDeployment that controls a child: its controller owner reference, never its labels.
+
+    Labels can be copied (a renamed copy, a debug clone of the Deployment): keying by them made the cache
+    alternate between the child and a look-alike, and the reconciler re-apply at every switch.
+    """
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    ref = controller_ref(obj)
+    return (namespace, str(ref["name"])) if namespace and ref and ref.get("name") else None
+
+
+def pod_owner(obj: Obj) -> Key | None:
+    """The ModelDeployment whose Deployment runs this pod.
+
+    Pods are controlled by a ReplicaSet named <Deployment>-<pod-template-hash>, and our Deployment is
+    named after the ModelDeployment; a look-alike Deployment's pods carry the same labels but belong to a
+    ReplicaSet with another name.
+    """
     meta = obj.get("metadata") or {}
-    namespace = meta.get("namespace")
-    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT_LABEL)
-    return (namespace, owner) if namespace and owner else None
+    labels = meta.get("labels") or {}
+    namespace, owner = meta.get("namespace"), labels.get(MODEL_DEPLOYMENT_LABEL)
+    if not namespace or not owner:
+        return None
+    replica_set = f"{owner}-{labels.get('pod-template-hash', '')}"
+    for ref in meta.get("ownerReferences") or ():
+        if (
+            ref.get("controller") is True
+            and ref.get("kind") == "ReplicaSet"
+            and ref.get("name") == replica_set
+        ):
+            return (namespace, owner)
+    return None
 
 
 class Store:
     """One kind's objects by owning ModelDeployment; every mutation returns the owners it affected."""
 
-    def __init__(self, slim: Slim = slim) -> None:
+    def __init__(self, slim: Slim = slim, owner_of: Callable[[Obj], Key | None] = controller_of) -> None:
         self._slim = slim
+        self._owner_of = owner_of
         self._by_owner: dict[Key, dict[str, Obj]] = {}
         self._owner: dict[tuple[str, str], Key] = {}  # (namespace, name) -> owner, for relabels/deletes
 
@@ -145,7 +185,7 @@ class Store:
 
     def upsert(self, body: Obj) -> set[Key]:
         affected = self.remove(body)
-        owner = owner_of(body)
+        owner = self._owner_of(body)
         if owner is not None:
             meta = body["metadata"]
             self._by_owner.setdefault(owner, {})[meta["name"]] = self._slim(body)
@@ -186,7 +226,7 @@ class Store:
             meta = body["metadata"]
             ident = (meta["namespace"], meta["name"])
             stale.pop(ident, None)
-            if before.get(ident) != _version(body) or owner_of(body) != self._owner.get(ident):
+            if before.get(ident) != _version(body) or self._owner_of(body) != self._owner.get(ident):
                 affected |= self.upsert(body)
         for ns, gone in stale:
             affected |= self.remove({"metadata": {"namespace": ns, "name": gone}})
@@ -302,7 +342,7 @@ class Informers:
     on_change: Callable[[Key], None]
     namespaces: tuple[str, ...] = ()
     children: dict[tuple[str, str], Store] = field(default_factory=dict)
-    pods: Store = field(default_factory=lambda: Store(slim_pod))
+    pods: Store = field(default_factory=lambda: Store(slim_pod, pod_owner))
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     list_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     _informers: list[Informer] = field(default_factory=list)

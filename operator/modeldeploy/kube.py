@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from modeldeploy import metrics
+from modeldeploy.messages import EVENT_MESSAGE_MAX, bounded
 
 FIELD_MANAGER = "modeldeploy"
 MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
@@ -41,9 +42,19 @@ class ApiError(RuntimeError):
     def __init__(self, status: int, verb: str, path: str, body: str) -> None:
         self.status = status
         self.reason = _reason_of(body)
+        # Field-level causes of a 422 Invalid: [{"field": "spec.template...", "message": ..., "reason": ...}].
+        self.causes = _causes_of(body)
         # The API server refuses new objects in a namespace under deletion with 403 and this wording.
         self.namespace_terminating = status == 403 and "because it is being terminated" in self.reason
         super().__init__(f"{verb} {path} failed with HTTP {status}: {self.reason}")
+
+    @property
+    def uid_mismatch(self) -> bool:
+        """The object under this name is not the one we meant (our writes carry its metadata.uid)."""
+        return self.status in (409, 422) and (
+            any(c.get("field") == "metadata.uid" for c in self.causes)
+            or "Precondition failed: UID" in self.reason
+        )
 
 
 def _reason_of(body: str) -> str:
@@ -51,6 +62,14 @@ def _reason_of(body: str) -> str:
         return str(json.loads(body).get("message", body))
     except (ValueError, AttributeError):
         return body[:500]
+
+
+def _causes_of(body: str) -> list[dict[str, str]]:
+    try:
+        causes = (json.loads(body).get("details") or {}).get("causes") or []
+    except (ValueError, AttributeError):
+        return []
+    return [{k: str(v) for k, v in c.items()} for c in causes if isinstance(c, dict)]
 
 
 def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
@@ -244,19 +263,59 @@ class KubeClient:
                 raise ApiError(resp.status, "get", path, text)
             return text
 
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply with our field manager; force, since we own what we apply by design."""
+    async def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply with our field manager; force, since we own what we apply by design.
+
+        To update, callers put the child's ``metadata.uid`` in ``obj``: the API server refuses to change
+        an object's uid, so the apply changes only that object, never another one re-created under the
+        name. (To create, there is no uid to give: the caller looks the name up first, see converge.py.)
+        """
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        if dry_run:
+            params["dryRun"] = "All"
         return await self.request(
-            "apply",
+            "dry-run" if dry_run else "apply",
             "PATCH",
             path,
             RESOURCES[(obj["apiVersion"], obj["kind"])],
             body=obj,
             content_type="application/apply-patch+yaml",
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params=params,
         )
+
+    async def merge_patch(self, obj: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch on the child ``obj`` names (with its uid as a precondition)."""
+        meta = obj["metadata"]
+        body = {**patch, "metadata": {**(patch.get("metadata") or {}), "uid": meta["uid"]}}
+        return await self.request(
+            "patch",
+            "PATCH",
+            object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
+            RESOURCES[(obj["apiVersion"], obj["kind"])],
+            body=body,
+            content_type="application/merge-patch+json",
+            params={"fieldManager": FIELD_MANAGER},
+        )
+
+    async def get(
+        self, api_version: str, kind: str, namespace: str, name: str, *, cached: bool = False
+    ) -> dict[str, Any] | None:
+        """One object, or None. ``cached``: from the API server's watch cache (resourceVersion=0), which
+        costs it no etcd read but may lag a write by a moment."""
+        try:
+            return await self.request(
+                "get",
+                "GET",
+                object_path(api_version, kind, namespace, name),
+                RESOURCES[(api_version, kind)],
+                params={"resourceVersion": "0"} if cached else None,
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     async def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         body = {
@@ -306,7 +365,7 @@ class KubeClient:
             },
             "type": event_type,
             "reason": reason,
-            "message": message[:1024],
+            "message": bounded(message, EVENT_MESSAGE_MAX),
             "source": {"component": "modeldeploy"},
             "firstTimestamp": now,
             "lastTimestamp": now,

@@ -15,7 +15,7 @@ PHASES = ("Pending", "Progressing", "Ready", "Degraded", "Failed")
 
 RECONCILES = Counter(
     "modeldeploy_reconciles_total",
-    "Reconciles of ModelDeployments by result (applied, unchanged, invalid, error, terminating).",
+    "Reconciles of ModelDeployments by result (applied, unchanged, invalid, conflict, error, terminating).",
     ["result"],
     registry=REGISTRY,
 )

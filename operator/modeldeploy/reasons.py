@@ -60,6 +60,8 @@ MODEL_STATUS_UNKNOWN: Final = "ModelStatusUnknown"  # TF Serving could not be as
 # Needs attention.
 INVALID_SPEC: Final = "InvalidSpec"
 APPLY_FAILED: Final = "ApplyFailed"
+# An object the operator would create exists and another owner (or nobody) controls it: left untouched.
+OWNERSHIP_CONFLICT: Final = "OwnershipConflict"
 PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
 FAILED_CREATE: Final = "FailedCreate"  # the ReplicaSet cannot create pods (quota, admission)
 UNSCHEDULABLE: Final = "Unschedulable"
@@ -87,6 +89,7 @@ ALL_REASONS: Final = (
     MODEL_STATUS_UNKNOWN,
     INVALID_SPEC,
     APPLY_FAILED,
+    OWNERSHIP_CONFLICT,
     PROGRESS_DEADLINE_EXCEEDED,
     FAILED_CREATE,
     UNSCHEDULABLE,

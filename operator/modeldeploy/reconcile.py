@@ -6,7 +6,6 @@ running it twice in a row is the same as running it once, and the second run sen
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
@@ -18,10 +17,11 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from modeldeploy import reasons
 from modeldeploy.config import OperatorConfig
+from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
 from modeldeploy.desired.configmap import MODELS_CONFIG
-from modeldeploy.drift import holds
+from modeldeploy.informer import controller_ref
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
 from modeldeploy.modelstate import ModelState, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
@@ -46,7 +46,9 @@ class Children:
 
 @dataclass
 class Outcome:
-    result: str  # applied | unchanged | invalid | error | terminating (its namespace is being deleted)
+    # applied | unchanged | invalid | conflict (a child's name is taken) | error | terminating (its
+    # namespace is being deleted)
+    result: str
     changed: list[str] = field(default_factory=list)
     status_written: bool = False
     status_deferred: bool = False
@@ -76,8 +78,9 @@ def with_owner(obj: Mapping[str, Any], md: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_owned_by(obj: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
-    uid = md["metadata"].get("uid")
-    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+    """Whether ``md`` controls ``obj`` (its controller owner reference carries md's UID)."""
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == md["metadata"].get("uid")
 
 
 def applied_labels(configmap: Mapping[str, Any] | None) -> dict[str, int] | None:
@@ -197,33 +200,27 @@ async def reconcile(
     outcome = Outcome(result="unchanged")
     apply_error: str | None = None
 
+    apply_error_reason = reasons.APPLY_FAILED
     if spec_error is not None:
         # Keep the last good children serving: an invalid spec changes nothing but the status.
         outcome.result = "invalid"
     else:
+        assert spec is not None
         wanted = {(obj["apiVersion"], obj["kind"]) for obj in desired}
         try:
-            drifted = []
-            for obj in desired:
-                live = children.objects.get((obj["apiVersion"], obj["kind"]))
-                if live is None or not holds(obj, live):
-                    drifted.append((obj, live))
-            # The ConfigMap goes first (the pods mount it); the others do not depend on each other.
-            first = [(o, lv) for o, lv in drifted if o["kind"] == "ConfigMap"]
-            rest = [(o, lv) for o, lv in drifted if o["kind"] != "ConfigMap"]
-            for group in (first, rest):
-                results = await asyncio.gather(*(client.apply(o) for o, _ in group), return_exceptions=True)
-                failures = []
-                for (obj, live), result in zip(group, results, strict=True):
-                    if isinstance(result, BaseException):
-                        failures.append(result)
-                        continue
-                    verb = "Created" if live is None else "Updated"
-                    outcome.changed.append(f"{verb} {obj['kind']} {obj['metadata']['name']}")
-                    outcome.applied.append(result)
-                # Record what did apply (events, logs) before reporting the first failure.
-                if failures:
-                    raise failures[0]
+            converged = await converge(md, spec, desired, children.objects, client, config)
+            outcome.changed += converged.changed
+            outcome.applied += converged.applied
+            if converged.error is not None:
+                raise converged.error
+            if converged.invalid is not None:
+                spec_error = converged.invalid
+                outcome.result = "invalid"
+            elif converged.conflicts:
+                apply_error = " ".join(converged.conflicts)
+                apply_error_reason = reasons.OWNERSHIP_CONFLICT
+                outcome.result = "conflict"
+                outcome.error = apply_error
             for key in OPTIONAL_KINDS:
                 live = children.objects.get(key)
                 if key not in wanted and live is not None and is_owned_by(live, md):
@@ -241,7 +238,8 @@ async def reconcile(
             outcome.result = "error"
             outcome.error = apply_error
         else:
-            outcome.result = "applied" if outcome.changed else "unchanged"
+            if outcome.result == "unchanged":
+                outcome.result = "applied" if outcome.changed else "unchanged"
 
     deployment = children.objects.get(("apps/v1", "Deployment"))
     ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
@@ -251,6 +249,7 @@ async def reconcile(
         spec_error=spec_error.message_with_fix() if spec_error else None,
         spec_error_field=spec_error.field if spec_error else None,
         apply_error=apply_error,
+        apply_error_reason=apply_error_reason,
         model_name=spec.model.name
         if spec
         else (md.get("spec", {}).get("model", {}) or {}).get("name") or meta["name"],
@@ -275,10 +274,12 @@ async def reconcile(
         verbs = {change.split(" ", 1)[0] for change in outcome.changed}
         reason = verbs.pop() if len(verbs) == 1 else "Updated"
         await client.create_event(md, "Normal", reason, "; ".join(outcome.changed))
-    if spec_error is not None and _degraded_message(old_status) != _degraded_message(status):
-        await client.create_event(md, "Warning", reasons.INVALID_SPEC, str(spec_error))
-    if apply_error is not None:
-        await client.create_event(md, "Warning", reasons.APPLY_FAILED, apply_error)
+    # One Warning per new problem, not one per retry: the Degraded condition holds it meanwhile.
+    if _degraded_message(old_status) != _degraded_message(status):
+        if spec_error is not None:
+            await client.create_event(md, "Warning", reasons.INVALID_SPEC, str(spec_error))
+        elif apply_error is not None:
+            await client.create_event(md, "Warning", apply_error_reason, apply_error)
     return outcome
 
 

@@ -319,8 +319,9 @@ def parse_spec(
     name: str, namespace: str, spec: Mapping[str, Any], config: OperatorConfig
 ) -> ModelDeploymentSpec:
     """Validate and default one ModelDeployment; raises SpecError (only) for the first problem found."""
-    name = rules.dns_label(name, "metadata.name")
-    namespace = rules.dns_label(namespace, "metadata.namespace")
+    name = rules.child_name(name, "metadata.name")
+    # Kubernetes validates namespace names as DNS-1123 labels (they may start with a digit).
+    namespace = rules.dns1123_label(namespace, "metadata.namespace")
     m = rules.obj(spec, "spec", required=True)
     rules.known_keys(m, "spec", _SPEC_KEYS)
     model = _model(m.get("model"), name)

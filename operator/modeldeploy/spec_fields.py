@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from modeldeploy import names
+
 
 class SpecError(Exception):
     """An invalid ModelDeployment spec: which field, what is wrong, how to fix it."""
@@ -25,7 +27,6 @@ class SpecError(Exception):
         return f"{self.message} ({self.fix})"
 
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # RFC 1035: Service names need this
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VERSION_LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -107,10 +108,26 @@ def _pattern(value: object, f: str, pattern: re.Pattern[str], what: str) -> str:
     return s
 
 
-def dns_label(value: object, f: str) -> str:
-    return _pattern(
-        value, f, _DNS_LABEL, "DNS-1035 label (lower case, starts with a letter, <= 63 characters)"
-    )
+def dns1123_label(value: object, f: str) -> str:
+    s = string(value, f)
+    problem = names.violation(s, names.DNS1123_LABEL)
+    if problem is not None:
+        raise SpecError(f, f"{s!r} {problem}", "Kubernetes namespace names are DNS-1123 labels")
+    return s
+
+
+def child_name(value: object, f: str) -> str:
+    """The ModelDeployment's name, checked as every child name and label value derived from it."""
+    s = string(value, f)
+    for what, derived, rule in names.derived_names(s):
+        problem = names.violation(derived, rule)
+        if problem is not None:
+            raise SpecError(
+                f,
+                f"{s!r} cannot be used: {what} {derived!r} {problem}",
+                "use at most 63 lower case letters, digits and '-', starting with a letter",
+            )
+    return s
 
 
 def dns_subdomain(value: object, f: str) -> str:
@@ -143,13 +160,19 @@ def image_tag(value: object, f: str) -> str:
 
 def model_uri(value: object, f: str) -> str:
     s = string(value, f)
+    # Before the scheme check: a newline or space would otherwise read as "no supported scheme".
+    bad = next((c for c in s if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
+        raise SpecError(
+            f,
+            f"contains {_describe_char(bad)} at position {s.index(bad)}",
+            "remove it, or percent-encode it (a space is %20)",
+        )
     match = _URI.match(s)
     if match is None or match.group(1) not in _SCHEMES:
         raise SpecError(
             f, f"{s!r} has no supported scheme", "use gs://, s3://, http(s):// or pvc://<claim>/<path>"
         )
-    if any(c.isspace() or not c.isprintable() for c in s):
-        raise SpecError(f, "contains whitespace or control characters", "percent-encode them")
     scheme, rest = match.groups()
     location = rest.split("/", 1)[0]
     if not location:
@@ -166,6 +189,11 @@ def model_uri(value: object, f: str) -> str:
                 f, "the path inside the claim has empty, '.' or '..' segments", "write pvc://<claim>/<path>"
             )
     return s
+
+
+def _describe_char(c: str) -> str:
+    names = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+    return names.get(c, f"the character U+{ord(c):04X}")
 
 
 def server_arg(value: object, f: str) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 from modeldeploy import reasons
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
+from modeldeploy.messages import CONDITION_MESSAGE_MAX, bounded
 from modeldeploy.reasons import ConditionType, Phase
 
 SELECTOR_LABEL = MODEL_DEPLOYMENT_LABEL  # the builders' selector label, so status.selector matches it
@@ -84,6 +85,7 @@ class Observed:
     spec_error: str | None = None
     spec_error_field: str | None = None
     apply_error: str | None = None
+    apply_error_reason: str = reasons.APPLY_FAILED  # or OwnershipConflict, whose message says it all
     model_name: str = ""  # empty: metadata.name (the spec's default)
     gpu_summary: str | None = None
     wants_replicas: int = 1
@@ -246,7 +248,7 @@ def _ready(f: _Facts, model_loaded: _Condition | None, degraded: _Condition) -> 
         if o.spec_error is not None:
             reason, why = reasons.INVALID_SPEC, f"the spec is invalid: {_spec_error(o)}."
         else:
-            reason, why = reasons.APPLY_FAILED, f"applying the children failed: {o.apply_error}."
+            reason, why = o.apply_error_reason, f"applying the children failed: {o.apply_error}."
         if not r.exists:
             serving = " Nothing is deployed."
         elif r.available:
@@ -309,7 +311,7 @@ def _no_children(o: Observed, model: str) -> tuple[str, str]:
     if o.spec_error is not None:
         return reasons.INVALID_SPEC, f"Nothing is deployed because the spec is invalid: {_spec_error(o)}"
     if o.apply_error is not None:
-        return reasons.APPLY_FAILED, f"Nothing is deployed yet: applying the children failed: {o.apply_error}"
+        return o.apply_error_reason, f"Nothing is deployed yet: applying the children failed: {o.apply_error}"
     return reasons.RECONCILING, f"Creating the Deployment that serves model {model}."
 
 
@@ -353,7 +355,7 @@ def _progressing(o: Observed, r: _Rollout, wanted: int, problem: _Problem | None
     if o.spec_error is not None:
         return _Condition(t, False, reasons.INVALID_SPEC, f"Rollout stopped; invalid spec: {_spec_error(o)}")
     if o.apply_error is not None:
-        return _Condition(t, False, reasons.APPLY_FAILED, f"Rollout stopped; apply failed: {o.apply_error}")
+        return _Condition(t, False, o.apply_error_reason, f"Rollout stopped; apply failed: {o.apply_error}")
     if not r.exists:
         return _Condition(t, True, reasons.RECONCILING, f"Creating Deployment {name}.")
     if r.deadline_message:
@@ -377,6 +379,8 @@ def _degraded(
         keep = "The running pods keep the last valid spec" if r.exists else "Nothing is deployed"
         message = f"Invalid spec: {_spec_error(o)}. {keep} until the spec is fixed."
         return _Condition(t, True, reasons.INVALID_SPEC, message)
+    if o.apply_error is not None and o.apply_error_reason != reasons.APPLY_FAILED:
+        return _Condition(t, True, o.apply_error_reason, o.apply_error)
     if o.apply_error is not None:
         message = f"Applying the children failed: {o.apply_error}. The operator retries; see its events."
         return _Condition(t, True, reasons.APPLY_FAILED, message)
@@ -515,7 +519,7 @@ def _stamp(
                 "type": c.type,
                 "status": status,
                 "reason": c.reason,
-                "message": c.message,
+                "message": bounded(c.message, CONDITION_MESSAGE_MAX),  # over the limit, the write fails
                 "lastTransitionTime": str(before["lastTransitionTime"]) if unchanged and before else stamp,
                 "observedGeneration": generation,
             }

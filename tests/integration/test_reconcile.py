@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.conftest import Kube
 from tests.manifests import model_deployment
+from tests.operator_metrics import api_writes, metric_sum
 from tests.polling import wait_for
+from tests.settle import wait_ready
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 
@@ -23,55 +24,6 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         if item["type"] == kind:
             return dict(item)
     return {}
-
-
-def wait_ready(kube: Kube, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace)
-        status = (md or {}).get("status") or {}
-        ok = (
-            status.get("phase") == "Ready"
-            and status.get("observedGeneration") == md["metadata"]["generation"]
-        )
-        return md if ok else None
-
-    return wait_for(ready, timeout, what=f"md/{name} to be Ready")
-
-
-def metric_samples(operator: OperatorProcess, name: str) -> list[tuple[dict[str, str], float]]:
-    """The samples of one Prometheus metric as (labels, value)."""
-    samples = []
-    for line in operator.metrics_text().splitlines():
-        match = re.match(rf"{name}(?:\{{([^}}]*)\}})? ([0-9.e+]+)$", line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-            samples.append((labels, float(match.group(2))))
-    return samples
-
-
-def metric_sum(operator: OperatorProcess, name: str, **labels: str) -> float:
-    """Sum of a metric's samples whose labels include `labels`."""
-    return sum(
-        value
-        for sample_labels, value in metric_samples(operator, name)
-        if all(sample_labels.get(k) == v for k, v in labels.items())
-    )
-
-
-def api_writes(operator: OperatorProcess) -> float:
-    """Successful writes to children.
-
-    Status writes and refused requests are left out: other tests' models may still be settling, and
-    their namespaces being deleted refuse the operator's attempts to recreate children (HTTP 403).
-    """
-    children = {"configmaps", "services", "deployments", "horizontalpodautoscalers", "poddisruptionbudgets"}
-    return sum(
-        value
-        for labels, value in metric_samples(operator, "modeldeploy_api_requests_total")
-        if labels.get("verb") in ("apply", "delete")
-        and labels.get("resource") in children
-        and labels.get("code", "").startswith("2")
-    )
 
 
 def test_create_makes_every_child(kube: Kube, operator: OperatorProcess, namespace: str) -> None:

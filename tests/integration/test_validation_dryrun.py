@@ -4,7 +4,6 @@ property test's (tests/unit/test_properties.py); this adds the API server's verd
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 
 from modeldeploy.config import default_config
 from modeldeploy.desired import build_children
+from modeldeploy.kube import object_path
+from modeldeploy.localcluster import LocalCluster
 from modeldeploy.spec import SpecError, parse_spec
 from tests.conftest import Kube, make_namespace
+from tests.kubeapi import RawApi
 from tests.unit.test_properties import specs
 
 CONFIG = default_config()
@@ -24,6 +26,11 @@ def dry_run_namespace(kube: Kube) -> str:
     return make_namespace(kube, prefix="dryrun")
 
 
+@pytest.fixture(scope="module")
+def api(cluster: LocalCluster) -> RawApi:
+    return RawApi(cluster.kubeconfig)
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -31,21 +38,14 @@ def dry_run_namespace(kube: Kube) -> str:
 )
 @given(spec=specs)
 def test_accepted_specs_render_objects_the_api_server_accepts(
-    kube: Kube, dry_run_namespace: str, spec: Any
+    api: RawApi, dry_run_namespace: str, spec: Any
 ) -> None:
     try:
         md = parse_spec("prop", dry_run_namespace, spec, CONFIG)
     except SpecError:
         return
-    children = build_children(md, CONFIG)
-    result = kube.run(
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--field-manager=modeldeploy",
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": children}),
-        check=False,
-    )
-    assert result.returncode == 0, f"spec {spec!r}\nrejected: {result.stderr}"
+    for obj in build_children(md, CONFIG):
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        status, answer = api.apply(path, obj, dry_run=True)
+        assert status in (200, 201), f"spec {spec!r}\n{obj['kind']} rejected: {answer.get('message', answer)}"

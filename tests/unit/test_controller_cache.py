@@ -6,6 +6,7 @@ from typing import Any
 
 from modeldeploy.controller import Caches
 from modeldeploy.informer import Store
+from modeldeploy.kube import MD_API_VERSION
 
 KIND = ("apps/v1", "Deployment")
 OWNER = ("ns", "resnet")
@@ -20,6 +21,15 @@ def deployment(resource_version: str, replicas: int) -> dict[str, Any]:
             "namespace": "ns",
             "resourceVersion": resource_version,
             "labels": {"serving.modeldeploy.io/model-deployment": "resnet"},
+            "ownerReferences": [
+                {
+                    "apiVersion": MD_API_VERSION,
+                    "kind": "ModelDeployment",
+                    "name": "resnet",
+                    "uid": "u1",
+                    "controller": True,
+                }
+            ],
         },
         "spec": {"replicas": replicas},
     }
@@ -50,12 +60,30 @@ def test_an_older_cached_object_is_replaced() -> None:
     assert cached(caches)["spec"]["replicas"] == 2
 
 
-def test_unknown_kinds_and_unlabelled_objects_are_ignored() -> None:
+def test_unknown_kinds_and_uncontrolled_objects_are_ignored() -> None:
     caches = Caches(children={KIND: Store()})
-    unlabelled = deployment("10", 2)
-    unlabelled["metadata"]["labels"] = {}
-    caches.remember([unlabelled, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}])
+    uncontrolled = deployment("10", 2)
+    uncontrolled["metadata"]["ownerReferences"] = []
+    caches.remember([uncontrolled, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}])
     assert caches.children_of(OWNER).objects == {}
+
+
+def test_children_of_an_older_model_with_the_same_name_are_not_this_ones() -> None:
+    caches = Caches(children={KIND: Store()})
+    caches.children[KIND].upsert(deployment("10", 2))
+    assert caches.children_of(OWNER, uid="u1").objects
+    assert caches.children_of(OWNER, uid="u2").objects == {}
+
+
+def test_a_renamed_copy_that_kept_the_owner_reference_is_not_the_child() -> None:
+    caches = Caches(children={KIND: Store()})
+    copy = deployment("11", 5)
+    copy["metadata"]["name"] = "resnet-copy"
+    caches.children[KIND].upsert(deployment("10", 2))
+    caches.children[KIND].upsert(copy)
+    assert cached(caches)["metadata"]["name"] == "resnet"
+    caches.children[KIND].upsert(deployment("12", 3))  # the child changes and moves in the store's order
+    assert cached(caches)["spec"]["replicas"] == 3
 
 
 def model(resource_version: str, phase: str) -> dict[str, Any]:

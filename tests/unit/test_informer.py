@@ -19,20 +19,62 @@ from modeldeploy.informer import (
     Resource,
     Store,
     compact,
+    pod_owner,
     slim,
     slim_pod,
 )
-from modeldeploy.kube import KubeClient
+from modeldeploy.kube import MD_API_VERSION, KubeClient
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 
 
 def obj(name: str, owner: str | None, ns: str = "team", rv: str = "1", **extra: Any) -> dict[str, Any]:
+    """A child controlled by ModelDeployment ``owner`` (None: labelled like one, controlled by none)."""
     labels = {"app.kubernetes.io/managed-by": "modeldeploy"}
+    meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels, "resourceVersion": rv}
+    meta["managedFields"] = [{}]
     if owner is not None:
         labels["serving.modeldeploy.io/model-deployment"] = owner
-    meta = {"name": name, "namespace": ns, "labels": labels, "resourceVersion": rv, "managedFields": [{}]}
+        meta["ownerReferences"] = [controller(owner)]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, **extra}
+
+
+def controller(owner: str, uid: str = "uid-1") -> dict[str, Any]:
+    return {"apiVersion": MD_API_VERSION, "kind": "ModelDeployment", "name": owner, "uid": uid,
+            "controller": True}  # fmt: skip
+
+
+def pod(name: str, owner: str, replica_set: str, template_hash: str = "abc") -> dict[str, Any]:
+    labels = {"serving.modeldeploy.io/model-deployment": owner, "pod-template-hash": template_hash}
+    ref = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": replica_set,
+        "uid": "rs",
+        "controller": True,
+    }
+    return {"metadata": {"name": name, "namespace": "team", "labels": labels, "ownerReferences": [ref]}}
+
+
+def test_a_look_alike_with_the_child_labels_is_not_a_child() -> None:
+    # A renamed copy of the Deployment keeps the labels; only the controller reference says whose it is.
+    store = Store()
+    look_alike = obj("resnet-debug", None)
+    look_alike["metadata"]["labels"]["serving.modeldeploy.io/model-deployment"] = "resnet"
+    look_alike["metadata"]["ownerReferences"] = [{**controller("resnet"), "controller": False}]
+    assert store.apply("ADDED", look_alike) == set() and len(store) == 0
+    assert store.apply("ADDED", obj("resnet", "resnet")) == {("team", "resnet")}
+    assert [o["metadata"]["name"] for o in store.get(("team", "resnet"))] == ["resnet"]
+
+
+def test_pods_belong_to_the_model_only_through_its_deployments_replica_set() -> None:
+    store = Store(slim_pod, pod_owner)
+    assert store.apply("ADDED", pod("resnet-abc-1", "resnet", "resnet-abc")) == {("team", "resnet")}
+    assert store.apply("ADDED", pod("copy-abc-1", "resnet", "resnet-copy-abc")) == set()
+    bare = pod("bare", "resnet", "resnet-abc")
+    bare["metadata"].pop("ownerReferences")
+    assert store.apply("ADDED", bare) == set()
+    assert [p["metadata"]["name"] for p in store.get(("team", "resnet"))] == ["resnet-abc-1"]
 
 
 def test_store_keeps_slimmed_objects_by_owner() -> None:
@@ -74,7 +116,7 @@ def test_pods_keep_only_what_status_and_the_poller_read() -> None:
     pod["metadata"]["annotations"] = {"big": "x" * 1000}
     slimmed = slim_pod(pod)
     assert slimmed["spec"] == {"nodeName": "n1"} and slimmed["status"] == {"phase": "Running"}
-    assert set(slimmed["metadata"]) == {"name", "namespace", "labels", "resourceVersion"}
+    assert set(slimmed["metadata"]) == {"name", "namespace", "labels", "ownerReferences", "resourceVersion"}
 
 
 def test_paths_are_cluster_wide_or_namespaced() -> None:
@@ -188,7 +230,7 @@ def test_run_relists_after_410_gone_and_watches_from_the_new_version() -> None:
 def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -> None:
     def listing(resource: str, path: str) -> dict[str, Any]:
         namespace = path.split("/namespaces/")[1].split("/")[0]
-        return page([obj("d", "m1", ns=namespace)] if resource == "deployments" else [], "1")
+        return page([obj("m1", "m1", ns=namespace)] if resource == "deployments" else [], "1")
 
     class PerResource(FakeClient):
         async def request(
@@ -214,7 +256,7 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         lists = {path for verb, path, _ in client.calls if verb == "list"}
         assert len(lists) == 12 and "/api/v1/namespaces/b/pods" in lists  # 6 kinds x 2 namespaces
         caches = Caches(children=informers.children, pods=informers.pods)
-        assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "d"
+        assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "m1"
         assert sorted(changed) == [("a", "m1"), ("b", "m1")]
         await informers.stop()
 

@@ -32,9 +32,9 @@ def with_(path: str, value: Any) -> dict[str, Any]:
     return spec
 
 
-def error_of(spec: Any, name: str = "resnet") -> SpecError:
+def error_of(spec: Any, name: str = "resnet", namespace: str = "vision") -> SpecError:
     with pytest.raises(SpecError) as info:
-        parse_spec(name, "vision", spec, CONFIG)
+        parse_spec(name, namespace, spec, CONFIG)
     return info.value
 
 
@@ -138,7 +138,9 @@ def test_malformed_args_are_rejected(arg: str) -> None:
         ("model.uri", "gs:///m", "spec.model.uri", "no bucket"),
         ("model.uri", "pvc://Bad_Claim/m", "spec.model.uri", "not a valid PersistentVolumeClaim name"),
         ("model.uri", "pvc://claim/a/../b", "spec.model.uri", "'..'"),
-        ("model.uri", "s3://bucket/with space", "spec.model.uri", "whitespace"),
+        ("model.uri", "s3://bucket/with space", "spec.model.uri", "contains a space at position 16"),
+        ("model.uri", "gs://bucket/m\n", "spec.model.uri", "contains a newline at position 13"),
+        ("model.uri", "\tgs://bucket/m", "spec.model.uri", "contains a tab at position 0"),
         ("model.uri", 5, "spec.model.uri", "must be a non-empty string"),
         ("model.name", "-bad", "spec.model.name", "not a valid TF Serving model name"),
         ("model.versionPolicy", {}, "spec.model.versionPolicy", "exactly one"),
@@ -274,6 +276,24 @@ def test_user_node_selector_cannot_contradict_the_gpu_type() -> None:
 )
 def test_metadata_name_must_be_a_service_name(name: str, field: str) -> None:
     assert error_of(base(), name=name).field == field
+
+
+@pytest.mark.parametrize("namespace", ["0models", "models", "a", "9" * 63, "a-1"])
+def test_namespaces_are_dns_1123_labels(namespace: str) -> None:
+    # Kubernetes accepts namespaces that start with a digit; the Service rule applies to names only.
+    assert parse_spec("resnet", namespace, base(), CONFIG).namespace == namespace
+
+
+@pytest.mark.parametrize("namespace", ["Models", "-a", "a-", "a.b", "a" * 64, "", "mödels"])
+def test_invalid_namespaces_are_refused(namespace: str) -> None:
+    error = error_of(base(), namespace=namespace)
+    assert error.field == "metadata.namespace"
+
+
+def test_name_error_says_which_derived_name_breaks_which_rule() -> None:
+    error = error_of(base(), name="0resnet")
+    assert error.field == "metadata.name"
+    assert "Service name '0resnet'" in error.message and "DNS-1035" in error.message
 
 
 @pytest.mark.parametrize("spec", [None, [], "spec", 3, {"model": None}, {"model": []}])

@@ -800,6 +800,17 @@ def test_model_labels_fit_the_crd() -> None:
     _check(run(model_versions=versions, model_labels=labels), schema, "status")
 
 
+def test_a_huge_apply_error_still_fits_the_condition_message_limit() -> None:
+    # The CRD caps condition messages at 32768 characters; one over the cap would make the status
+    # patch itself fail and leave the status empty.
+    error = "spec.template.spec.containers[0].env[0].value: Too long: " + "x" * 200_000
+    status = compute_status(make_md(), Observed(deployment=None, apply_error=error), NOW)
+    for condition in status["conditions"]:
+        assert len(condition["message"]) <= 32768
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert "spec.template.spec.containers[0].env[0].value: Too long" in degraded["message"]
+
+
 # --- issue 15: Ready means "the latest generation is in effect"; READY counts current replicas -------------
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.autoscaler import build_autoscaler
-from modeldeploy.desired.configmap import build_configmap, configmap_name, models_config_text
+from modeldeploy.desired.configmap import build_configmap, models_config_text
 from modeldeploy.desired.deployment import GRPC_PORT, HTTP_PORT, build_deployment, image_ref
 from modeldeploy.desired.disruption import build_disruption_budget
 from modeldeploy.desired.labels import (
@@ -20,6 +20,7 @@ from modeldeploy.desired.labels import (
     selector_string,
 )
 from modeldeploy.desired.service import build_service
+from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
 
 __all__ = [

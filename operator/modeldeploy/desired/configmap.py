@@ -10,6 +10,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.labels import object_meta
 from modeldeploy.desired.storage import model_base_path
+from modeldeploy.names import configmap_name
 from modeldeploy.spec import Batching, ModelDeploymentSpec
 
 CONFIG_DIR = "/etc/tfserving"
@@ -18,10 +19,6 @@ MONITORING_CONFIG = "monitoring.config"
 BATCHING_CONFIG = "batching.config"
 # monitoring_config_pb2 is not shipped in the tensorflow-serving-api wheel, so this one is written by hand.
 MONITORING_CONFIG_TEXT = 'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
-
-
-def configmap_name(name: str) -> str:
-    return f"{name}-tfserving"
 
 
 def models_config_text(md: ModelDeploymentSpec) -> str:

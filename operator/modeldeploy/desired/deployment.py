@@ -16,9 +16,9 @@ from modeldeploy.desired.configmap import (
     MONITORING_CONFIG,
     MONITORING_CONFIG_TEXT,
     batching_config_text,
-    configmap_name,
 )
 from modeldeploy.desired.labels import RESTART_HASH_ANNOTATION, child_labels, object_meta, selector_labels
+from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
 
 GRPC_PORT = 8500

@@ -1,0 +1,81 @@
+"""Wait for a ModelDeployment to settle and check that the operator's writes for it then stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modeldeploy.config import default_config
+from modeldeploy.drift import holds_object
+from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.reconcile import desired_for
+from tests.conftest import Kube
+from tests.operator_metrics import api_writes, metric_sum
+from tests.polling import wait_for
+
+CONFIG = default_config()
+
+
+def wait_ready(kube: Kube, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        md = kube.get("md", name, namespace)
+        status = (md or {}).get("status") or {}
+        ok = (
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == md["metadata"]["generation"]
+        )
+        return md if ok else None
+
+    return wait_for(ready, timeout, what=f"md/{name} to be Ready")
+
+
+def versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:
+    """resourceVersion of the ModelDeployment and each child: any write by anyone changes one."""
+    out = {}
+    for kind, child in [("md", name), ("configmap", f"{name}-tfserving"), ("deployment", name),
+                        ("service", name), ("hpa", name), ("pdb", name)]:  # fmt: skip
+        obj = kube.get(kind, child, namespace)
+        if obj is not None:
+            out[kind] = obj["metadata"]["resourceVersion"]
+    return out
+
+
+def warnings(kube: Kube, name: str, namespace: str) -> int:
+    events = kube.list("events", namespace)
+    return sum(
+        int(e.get("count") or 1)
+        for e in events
+        if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "ModelDeployment"
+    )
+
+
+def assert_quiet(
+    kube: Kube,
+    operator: OperatorProcess,
+    name: str,
+    namespace: str,
+    pokes: int = 3,
+    result: str = "unchanged",
+) -> None:
+    """Trigger reconciles of md/name and check that none of them writes anything (``result``: the
+    outcome each of them should count under)."""
+    before = (versions(kube, name, namespace), warnings(kube, name, namespace), api_writes(operator))
+    for poke in range(pokes):
+        unchanged = metric_sum(operator, "modeldeploy_reconciles_total", result=result)
+        # The annotation changes the ModelDeployment, so snapshot its version after poking.
+        kube.run("annotate", "--overwrite", "md", name, "-n", namespace, f"example.com/poke={poke}")
+        wait_for(
+            lambda u=unchanged: metric_sum(operator, "modeldeploy_reconciles_total", result=result) > u,
+            90,
+            what=f"a reconcile counted as {result}",
+        )
+    after = (versions(kube, name, namespace), warnings(kube, name, namespace), api_writes(operator))
+    before[0].pop("md"), after[0].pop("md")
+    assert after == before, f"writes after the model settled: {before} -> {after}"
+
+
+def assert_children_hold(kube: Kube, md: dict[str, Any]) -> None:
+    _, desired, error = desired_for(md, CONFIG)
+    assert error is None
+    for obj in desired:
+        live = kube.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"]["namespace"])
+        assert live is not None and holds_object(obj, live), f"{obj['kind']} does not hold the desired state"
