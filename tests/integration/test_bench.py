@@ -72,6 +72,9 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
     assert result["restart"]["reconciles"] >= 5  # the restart is timed until a full reconcile pass
     # Two edits of each kind, at steady state and during a create of 5 more; the scale curve has this N.
     assert [result["edit_latency"][phase]["count"] for phase in ("steady", "mass_create")] == [4, 4]
+    # What each process spent until the children existed: the control plane in both phases, the operator.
+    cpu = result["phase_cpu_seconds"]
+    assert "kube-apiserver" in cpu["direct"] and {"kube-apiserver", "operator"} <= cpu["operator"].keys()
     (point,) = result["scale_curve"]
     assert all(isinstance(point[key], int | float) for key in CURVE) and point["count"] == 5
     # Goals are reported as met or not, never enforced.

@@ -90,6 +90,21 @@ def curve_table(curve: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_rows(phases: Mapping[str, Mapping[str, float]]) -> list[str]:
+    if not phases:
+        return []
+    rows = ["CPU seconds per process until the children existed (operator phase / direct phase)"]
+    names = sorted({name for cpu in phases.values() for name in cpu})
+    for name in names:
+        op, direct = phases.get("operator", {}).get(name), phases.get("direct", {}).get(name)
+        rows.append(_row(f"  {name}", f"{_num(op)} / {_num(direct)}", "s"))
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _latency_rows(name: str, figures: Mapping[str, Any]) -> list[str]:
     if not figures:
         return []
@@ -133,6 +148,7 @@ def table(result: Mapping[str, Any]) -> str:
         _row("all children exist", direct["children_seconds"], "s"),
         _row("all Deployments available", direct["available_seconds"], "s"),
         _row("ratio operator/direct (children exist)", result["ratio"]),
+        *_cpu_rows(result.get("phase_cpu_seconds") or {}),
         "",
         "API server requests per ModelDeployment (apiserver_request_total)",
         f"  operator: {_verbs(per_md['operator'])}",

@@ -138,7 +138,8 @@ class Bench:
         self.models = [model(i, OPERATOR_NS) for i in range(self.count)]
         self.expected = self._expected(self.models)
         self.operator: OperatorProcess | None = None
-        self.idle_rss_mb = 0.0
+        # CPU seconds of the control plane's processes (and the operator's) while the children were made.
+        self.phase_cpu: dict[str, float] = {}
 
     @staticmethod
     def _expected(models: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]]:
@@ -204,6 +205,17 @@ class Bench:
                 available += 1
         return available >= self.count
 
+    def component_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each control-plane process and of the operator (they share the cores)."""
+        processes = {name: c.process for name, c in self.cluster.components.items()}
+        if self.operator is not None:
+            processes["operator"] = self.operator.component.process
+        cpu = {}
+        for name, process in processes.items():
+            if process is not None and process.poll() is None:
+                cpu[name] = procstat.cpu_seconds(process.pid)
+        return cpu
+
     # -- phases --------------------------------------------------------------------------------------
 
     async def direct_phase(self) -> tuple[dict[str, float], Requests]:
@@ -213,10 +225,11 @@ class Bench:
             for obj in children:
                 await self.client.apply(obj)
 
-        before, sent = await self.apiserver_requests(), own_requests()
+        before, sent, cpu = await self.apiserver_requests(), own_requests(), self.component_cpu()
         started = time.monotonic()
         await bounded(sets, self.concurrency, apply_set)
         children = time.monotonic() - started
+        self.phase_cpu = cpu_delta(self.component_cpu(), cpu)
         log(f"direct: all children applied in {children:.1f}s; waiting for the Deployments")
         available = children + await poll(
             lambda: self.deployments_available(DIRECT_NS), self.args.timeout, self.interval, "Deployments"
@@ -243,7 +256,7 @@ class Bench:
         return operator
 
     async def operator_phase(self) -> tuple[dict[str, float], Requests]:
-        before, sent = await self.apiserver_requests(), own_requests()
+        before, sent, cpu = await self.apiserver_requests(), own_requests(), self.component_cpu()
         started, wall = time.monotonic(), time.time()
         await bounded(self.models, self.concurrency, self._apply_model)
         applied = time.monotonic() - started
@@ -251,6 +264,7 @@ class Bench:
         polled = applied + await poll(
             lambda: self.children_exist(OPERATOR_NS), self.args.timeout, self.interval, "children"
         )
+        self.phase_cpu = cpu_delta(self.component_cpu(), cpu)  # until the children exist, as direct
         children = min(polled, await self.last_child_created(OPERATOR_NS) - wall)
         log(f"operator: all children exist after {children:.1f}s (seen by polling after {polled:.1f}s)")
         ready = polled + await poll(self.all_ready, self.args.timeout, self.interval, "Ready")
@@ -351,6 +365,10 @@ class Bench:
         }, operator
 
 
+def cpu_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
+
+
 async def _true_when(value: bool) -> bool:
     return value
 
@@ -402,10 +420,11 @@ def start_cluster(count: int, workdir: Path, namespace: str) -> LocalCluster:
     return cluster
 
 
-async def direct_run(bench: Bench) -> tuple[dict[str, float], Requests]:
+async def direct_run(bench: Bench) -> tuple[dict[str, Any], Requests]:
     try:
         log(f"direct: applying the children of {bench.count} ModelDeployments")
-        return await bench.direct_phase()
+        direct, requests = await bench.direct_phase()
+        return {**direct, "cpu_seconds": bench.phase_cpu}, requests
     finally:
         await bench.client.close()
 
@@ -418,6 +437,7 @@ async def operator_run(bench: Bench) -> dict[str, Any]:
         # What the operator holds before the first ModelDeployment: the base of the bytes-per-model figure.
         base_rss = procstat.rss_mb(first_pid)
         op, op_requests = await bench.operator_phase()
+        op_cpu = bench.phase_cpu
         log(f"idle: {bench.args.idle_seconds} s")
         idle = await bench.idle_phase(operator)
         rss, cpu = procstat.peak_rss_mb(first_pid), procstat.cpu_seconds(first_pid)
@@ -436,6 +456,7 @@ async def operator_run(bench: Bench) -> dict[str, Any]:
         await bench.client.close()
     return {
         "operator": op,
+        "operator_phase_cpu": op_cpu,
         "op_requests": op_requests,
         "idle": idle,
         "edit_latency": {"steady": steady, "mass_create": loaded},
@@ -470,7 +491,7 @@ def result_of(
     args: argparse.Namespace,
     n: int,
     nodes: int,
-    direct: Mapping[str, float],
+    direct: Mapping[str, Any],
     direct_requests: Requests,
     measured: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -486,7 +507,9 @@ def result_of(
         "nodes": nodes,
         "cpus": os.cpu_count(),
         "operator": {k: round(v, 2) for k, v in op.items()},
-        "direct": {k: round(v, 2) for k, v in direct.items()},
+        "direct": {k: round(v, 2) for k, v in direct.items() if k != "cpu_seconds"},
+        # CPU seconds per process until all children existed, in each phase: what the cores went to.
+        "phase_cpu_seconds": {"operator": measured["operator_phase_cpu"], "direct": direct["cpu_seconds"]},
         "ratio": round(op["children_seconds"] / max(direct["children_seconds"], 1e-6), 2),
         "api_requests_per_md": {
             "operator": per_md(op_scoped, n),
