@@ -13,7 +13,10 @@ from modeldeploy.modelstate import ModelPoller, ModelState
 Key = tuple[str, str]
 # An answer as the poller stores it; only these fields are read here (None: TF Serving gave none).
 ANSWER = cast(ModelState, SimpleNamespace(versions=None, error=None))
-READY = {"metadata": {"name": "p"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+READY = {
+    "metadata": {"name": "p"},
+    "status": {"podIP": "10.244.0.9", "conditions": [{"type": "Ready", "status": "True"}]},
+}
 
 
 def model(name: str) -> dict[str, Any]:
@@ -25,7 +28,7 @@ class Recording(ModelPoller):
 
     started: list[Key]
 
-    async def _poll(self, key: Key, md: Mapping[str, Any]) -> None:
+    async def _poll(self, key: Key, md: Mapping[str, Any], *pods: Any) -> None:
         self.started.append(key)
         self._running.pop(key, None)
 
