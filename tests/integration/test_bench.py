@@ -16,6 +16,7 @@ FIGURES = [
     ("direct", "children_seconds"),
     ("direct", "available_seconds"),
     ("ratio",),
+    ("cpu_ratio",),
     ("idle", "seconds"),
     ("idle", "writes"),
     ("idle", "operator_counted_writes"),

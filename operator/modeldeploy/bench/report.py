@@ -64,6 +64,7 @@ def scale_curve(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "restart_cpu_seconds": proc["restart_cpu_seconds"],
             "bytes_per_model": proc["bytes_per_model"],
             "ratio": run["ratio"],
+            "cpu_ratio": run.get("cpu_ratio"),
         }
         if previous is not None and int(run["count"]) > int(previous["count"]):
             extra = int(run["count"]) - int(previous["count"])
@@ -78,14 +79,14 @@ def curve_table(curve: Sequence[Mapping[str, Any]]) -> str:
     lines = [
         "scale curve",
         f"  {'N':>6} {'peak RSS MB':>12} {'CPU s':>8} {'restart s':>10} {'bytes/model':>12} "
-        f"{'marginal B/model':>17} {'ratio':>6}",
+        f"{'marginal B/model':>17} {'ratio':>6} {'CPU ratio':>10}",
     ]
     for p in curve:
         marginal = p.get("marginal_bytes_per_model")
         lines.append(
             f"  {p['count']:>6} {p['rss_peak_mb']:>12.1f} {p['cpu_seconds']:>8.1f} "
             f"{p['restart_seconds']:>10.1f} {p['bytes_per_model']:>12} "
-            f"{'' if marginal is None else marginal:>17} {p['ratio']:>6.2f}"
+            f"{'' if marginal is None else marginal:>17} {p['ratio']:>6.2f} {p.get('cpu_ratio') or '-':>10}"
         )
     return "\n".join(lines)
 
@@ -149,6 +150,7 @@ def table(result: Mapping[str, Any]) -> str:
         _row("all Deployments available", direct["available_seconds"], "s"),
         _row("ratio operator/direct (children exist)", result["ratio"]),
         *_cpu_rows(result.get("phase_cpu_seconds") or {}),
+        _row("ratio of all CPU seconds, operator path / direct path", result.get("cpu_ratio", "-")),
         "",
         "API server requests per ModelDeployment (apiserver_request_total)",
         f"  operator: {_verbs(per_md['operator'])}",
