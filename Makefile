@@ -8,7 +8,9 @@ PYTEST_ARGS ?=
 N ?= 100
 COUNTS ?= 100,1000,5000
 
-.PHONY: help venv tools lint unit test up bench bench-curve sync-crds clean
+CHECKOV_VENV ?= .venv-checkov
+
+.PHONY: help venv tools image lint unit test up bench bench-curve sync-crds clean
 
 help:
 	@echo "make up      - build the local control plane (cached), start it with the operator and samples"
@@ -16,8 +18,9 @@ help:
 	@echo "make bench   - benchmark the operator against direct server-side apply (N=$(N))"
 	@echo "make bench-curve - the same for each N in COUNTS=$(COUNTS), and the scale curve"
 	@echo "make lint    - ruff and mypy only"
+	@echo "make image   - build the operator image with buildah (cached; installs buildah/debootstrap if missing)"
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt requirements-tfserving.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +31,19 @@ $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt require
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
+# checkov gets a virtualenv of its own: it pins packaging 23.x and python-dateutil 2.x, which the
+# operator's and the test tools' pins do not allow.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt
+	touch $@
+
 tools:
 	tools/build.sh >/dev/null
+
+image:
+	tools/image.sh build >/dev/null
 
 lint: venv
 	$(BIN)/ruff check operator tests
@@ -39,7 +53,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-test: venv tools lint
+test: venv tools image lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 up: venv tools
@@ -56,4 +70,4 @@ sync-crds:
 	cp crds/*.yaml manifests/crd/
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench-results
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache bench-results

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+from modeldeploy.informer import CHILDREN
 from modeldeploy.localcluster.operator_process import OperatorProcess
 
-CHILD_RESOURCES = frozenset(
-    {"configmaps", "services", "deployments", "horizontalpodautoscalers", "poddisruptionbudgets"}
-)
+CHILD_RESOURCES = frozenset(r.plural for r in CHILDREN)
 WRITE_VERBS = frozenset({"apply", "patch", "delete"})  # dry runs are counted apart ("dry-run")
 
 

@@ -21,7 +21,24 @@ if [ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$go_version" | sort -V | head -n1)"
 fi
 
 bin="$cache/bin"
-mkdir -p "$bin"
+logs="$cache/logs"
+mkdir -p "$bin" "$logs"
+# One progress line per tool on stderr; go's own output (hundreds of "go: downloading" lines) goes to a
+# log file per tool, named when a build fails.
+total_tools=$(grep -c '^build ' "$0")
+command -v kubectl >/dev/null 2>&1 || total_tools=$((total_tools + 1))
+tool_number=0 build_start=$SECONDS announced=0
+
+# The pinned version of a wrapper's tool (versions.env), for the progress lines; " v1.2.3" or nothing.
+tool_version() {
+  case $1 in
+    etcd) echo " $ETCD_VERSION" ;;
+    kubernetes) echo " $KUBERNETES_VERSION" ;;
+    kwok) echo " $KWOK_VERSION" ;;
+    helm) echo " $HELM_VERSION" ;;
+    kstatus) echo " $CLI_UTILS_VERSION" ;;
+  esac
+}
 
 # build WRAPPER NAME LDFLAGS PACKAGE=OUTPUT...
 # One go build per call so packages of one wrapper share compilation.
@@ -34,12 +51,26 @@ build() {
     echo "$ldflags $*") | sha256sum | cut -c1-16)
   dir="$bin/$name-$key"
   for pair in "$@"; do [ -x "$dir/${pair#*=}" ] || missing=1; done
+  tool_number=$((tool_number + 1))
   if [ $missing = 1 ]; then
-    echo "modeldeploy: building $name from source (a cold build takes several minutes)" >&2
-    local start=$SECONDS pkgs=()
+    local start=$SECONDS pkgs=() log="$logs/$name.log"
+    if [ "$announced" = 0 ]; then
+      echo "modeldeploy: building the local control plane from source into $bin" \
+        "(the first time takes 15-25 minutes on 2 cores; go's output: $logs/)" >&2
+      announced=1
+    fi
+    # On a terminal the line shows what is being built and is completed in place when it is done.
+    [ -t 2 ] && printf 'modeldeploy: [%s/%s] building %s%s ...' "$tool_number" "$total_tools" "$name" \
+      "$(tool_version "$wrapper")" >&2
     for pair in "$@"; do pkgs+=("${pair%=*}"); done
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    (cd "$here/$wrapper" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dir.tmp/" "${pkgs[@]}")
+    if ! (cd "$here/$wrapper" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dir.tmp/" "${pkgs[@]}") \
+      >"$log" 2>&1; then
+      [ -t 2 ] && echo >&2
+      grep -v '^go: downloading' "$log" | tail -n 15 >&2
+      echo "modeldeploy: building $name failed after $((SECONDS - start))s; full log: $log" >&2
+      exit 1
+    fi
     # go names a binary after the last path element that is not a major-version suffix.
     for pair in "$@"; do
       local pkg=${pair%=*} out=${pair#*=} base
@@ -49,7 +80,11 @@ build() {
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     # Older builds of this tool are unreachable now; keep the cache from growing with every bump.
     find "$bin" -maxdepth 1 -type d -name "$name-*" ! -name "$(basename "$dir")" -exec rm -rf {} +
-    echo "modeldeploy: built $name in $((SECONDS - start))s" >&2
+    [ -t 2 ] && printf '\r\033[K' >&2
+    echo "modeldeploy: [$tool_number/$total_tools] built $name$(tool_version "$wrapper") in" \
+      "$((SECONDS - start))s (elapsed $((SECONDS - build_start))s)" >&2
+  else
+    echo "modeldeploy: [$tool_number/$total_tools] $name$(tool_version "$wrapper") cached" >&2
   fi
   for pair in "$@"; do ln -sfn "$dir/${pair#*=}" "$bin/${pair#*=}"; done
 }

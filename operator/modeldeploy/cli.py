@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         "--samples", default=None, help="directory of sample manifests (default: manifests/samples)"
     )
     up.add_argument(
+        "--config",
+        default=None,
+        help="operator configuration (default: manifests/demo/operator-config.yaml, with example prices)",
+    )
+    up.add_argument(
         "--exit-when-ready", action="store_true", help="stop everything once the samples are Ready"
     )
     up.add_argument(

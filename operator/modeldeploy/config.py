@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from modeldeploy.spec_fields import SpecError, network_peer
+
 CONFIG_ENV = "MODELDEPLOY_CONFIG"
 
 
@@ -48,6 +50,38 @@ class ModelStatusConfig:
     endpoint_override: str | None = None
 
 
+def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
+
+
+@dataclass(frozen=True)
+class NetworkPolicyConfig:
+    """The NetworkPolicy each ModelDeployment gets. Besides the clients spec.access admits, the operator
+    (it polls TF Serving's REST status API on each pod) and the metrics scraper reach the REST port."""
+
+    enabled: bool = True
+    # The kustomize base and the chart's default namespace; the chart fills in its release's namespace.
+    operator_peers: tuple[Mapping[str, Any], ...] = (
+        _namespace_peer("modeldeploy-system", {"app.kubernetes.io/name": "modeldeploy"}),
+    )
+    scraper_peers: tuple[Mapping[str, Any], ...] = (_namespace_peer("monitoring"),)
+
+
+@dataclass(frozen=True)
+class ModelPodsConfig:
+    """Hardening of the model pods; each is on by default and can be turned off here."""
+
+    # false: automountServiceAccountToken: false unless spec.serviceAccountName is set (storage credentials).
+    automount_service_account_token: bool = False
+    # spec.env goes only to the copier init container when one fetches the model.
+    credentials_in_copier_only: bool = True
+    # The emptyDir a copied model lands in gets sizeLimit spec.model.sizeLimit.
+    model_volume_size_limit: bool = True
+
+
 def _default_gpu_types() -> dict[str, GpuType]:
     # Labels published by NVIDIA GPU Feature Discovery; clusters using other labels override gpuTypes.
     products = {
@@ -75,6 +109,8 @@ class OperatorConfig:
     pricing: Pricing | None = None
     model_status: ModelStatusConfig = field(default_factory=ModelStatusConfig)
     progress_deadline_seconds: int = 600
+    network_policy: NetworkPolicyConfig = field(default_factory=NetworkPolicyConfig)
+    model_pods: ModelPodsConfig = field(default_factory=ModelPodsConfig)
 
 
 def default_config() -> OperatorConfig:
@@ -174,6 +210,51 @@ def _model_status(value: object) -> ModelStatusConfig:
     )
 
 
+def _bool(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false")
+    return value
+
+
+def _peers(value: object, key: str) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list of NetworkPolicy peers (namespaceSelector/podSelector)")
+    try:
+        return tuple(network_peer(p, f"{key}[{i}]") for i, p in enumerate(value))
+    except SpecError as e:
+        raise ConfigError(str(e)) from e
+
+
+def _network_policy(value: object) -> NetworkPolicyConfig:
+    m = _mapping(value, "networkPolicy")
+    _check_keys(m, "networkPolicy", {"enabled", "operatorPeers", "scraperPeers"})
+    d = NetworkPolicyConfig()
+    return NetworkPolicyConfig(
+        enabled=_bool(m.get("enabled", d.enabled), "networkPolicy.enabled"),
+        operator_peers=_peers(m["operatorPeers"], "networkPolicy.operatorPeers")
+        if m.get("operatorPeers") is not None
+        else d.operator_peers,
+        scraper_peers=_peers(m["scraperPeers"], "networkPolicy.scraperPeers")
+        if m.get("scraperPeers") is not None
+        else d.scraper_peers,
+    )
+
+
+_MODEL_PODS_KEYS = {
+    "automountServiceAccountToken": "automount_service_account_token",
+    "credentialsInCopierOnly": "credentials_in_copier_only",
+    "modelVolumeSizeLimit": "model_volume_size_limit",
+}
+
+
+def _model_pods(value: object) -> ModelPodsConfig:
+    m = _mapping(value, "modelPods")
+    _check_keys(m, "modelPods", set(_MODEL_PODS_KEYS))
+    return ModelPodsConfig(
+        **{attr: _bool(m[k], f"modelPods.{k}") for k, attr in _MODEL_PODS_KEYS.items() if k in m}
+    )
+
+
 # camelCase YAML key -> (dataclass field, converter)
 _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "gpuTypes": ("gpu_types", _gpu_types),
@@ -189,6 +270,8 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "progress_deadline_seconds",
         lambda v: int(_number(v, "progressDeadlineSeconds", integer=True)),
     ),
+    "networkPolicy": ("network_policy", _network_policy),
+    "modelPods": ("model_pods", _model_pods),
 }
 
 

@@ -31,14 +31,17 @@ from modeldeploy.spec import ModelDeploymentSpec, SpecError
 
 Obj = Mapping[str, Any]
 
-# Written one round after another: the pods mount the ConfigMap, so it goes first. The HPA and PDB need
-# not wait for the Deployment: its name is known to be free or ours by then (see _claim).
+# Written one round after another: the pods mount the ConfigMap, and the NetworkPolicy guards them, so
+# both go first. The HPA and PDB need not wait for the Deployment: its name is known to be free or ours
+# by then (see _claim).
 ROUNDS: tuple[tuple[str, ...], ...] = (
-    ("ConfigMap", "Service"),
+    ("ConfigMap", "Service", "NetworkPolicy"),
     ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"),
 )
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "Deployment": ("ConfigMap",),  # its pods mount the ConfigMap
+    # Its pods mount the ConfigMap; and TF Serving has no authentication, so while its NetworkPolicy
+    # (when wanted) cannot be ours, no pods are started unguarded.
+    "Deployment": ("ConfigMap", "NetworkPolicy"),
     "HorizontalPodAutoscaler": ("Deployment",),  # it would scale whatever Deployment has the name
     "PodDisruptionBudget": ("Deployment",),
 }

@@ -114,6 +114,7 @@ CHILDREN: tuple[Resource, ...] = (
     Resource("apps/v1", "deployments", "Deployment"),
     Resource("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
     Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    Resource("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
 )
 PODS = Resource("v1", "pods", "Pod", slim_pod)
 

@@ -52,6 +52,7 @@ def derived_names(name: str) -> list[tuple[str, str, str]]:
         ("the ConfigMap name", configmap_name(name), DNS1123_SUBDOMAIN),
         ("the HorizontalPodAutoscaler name", name, DNS1123_SUBDOMAIN),
         ("the PodDisruptionBudget name", name, DNS1123_SUBDOMAIN),
+        ("the NetworkPolicy name", name, DNS1123_SUBDOMAIN),
         ("the Event names", name + "." + "0" * (EVENT_SUFFIX_LENGTH - 1), DNS1123_SUBDOMAIN),
         ("the children's label values", name, LABEL_VALUE),
     ]

@@ -33,6 +33,7 @@ ChildKey = tuple[str, str]  # (apiVersion, kind)
 OPTIONAL_KINDS: tuple[ChildKey, ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),  # when the operator configuration turns it off
 )
 
 

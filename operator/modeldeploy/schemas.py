@@ -152,6 +152,7 @@ CHILD_KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "io.k8s.api.apps.v1.Deployment",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
     ("policy/v1", "PodDisruptionBudget"): "io.k8s.api.policy.v1.PodDisruptionBudget",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "io.k8s.api.networking.v1.NetworkPolicy",
 }
 
 

@@ -17,8 +17,12 @@ from typing import Any
 
 from modeldeploy import spec_fields as rules
 from modeldeploy.config import OperatorConfig
+from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec_fields import SpecError as SpecError  # re-exported: the contract names spec.SpecError
 
+DEFAULT_MODEL_SIZE_LIMIT = "20Gi"  # spec.model.sizeLimit when neither it nor spec.model.size is set
+# spec.access absent: clients in the model's own namespace only (an empty podSelector, no namespaceSelector).
+DEFAULT_ACCESS: tuple[Mapping[str, Any], ...] = ({"podSelector": {}},)
 UINT32_MAX = 2**32 - 1  # ModelVersionPolicy.Latest.num_versions is a uint32
 INT64_MAX = 2**63 - 1  # model versions and version labels are int64 in the protos
 
@@ -36,6 +40,8 @@ class ModelSpec:
     name: str
     version_policy: VersionPolicy = field(default_factory=lambda: VersionPolicy("latest", 1))
     version_labels: Mapping[str, int] = field(default_factory=dict)
+    size: str | None = None  # declared size of the model's files (a quantity), if given
+    size_limit: str = DEFAULT_MODEL_SIZE_LIMIT  # sizeLimit of the emptyDir a copied model lands in
 
     @property
     def scheme(self) -> str:
@@ -73,6 +79,7 @@ class RuntimeSpec:
     batching: Batching | None = None
     args: tuple[str, ...] = ()
     model_config_poll_seconds: int = 30
+    digest: str | None = None  # "sha256:<hex>" when spec.runtime.image pins one
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ class ModelDeploymentSpec:
     placement: Placement = field(default_factory=Placement)
     service_account_name: str | None = None
     env: tuple[Mapping[str, Any], ...] = ()
+    # NetworkPolicy peers (namespaceSelector and/or podSelector) admitted to the gRPC and REST ports.
+    access: tuple[Mapping[str, Any], ...] = DEFAULT_ACCESS
 
     def wanted_replicas(self) -> int:
         """The replica count the user asks for; with autoscaling, the floor the HPA keeps."""
@@ -139,6 +148,7 @@ _SPEC_KEYS = {
     "placement",
     "serviceAccountName",
     "env",
+    "access",
 }
 _BATCHING_KEYS = {
     "maxBatchSize",
@@ -186,7 +196,7 @@ def _version_policy(value: object, f: str) -> VersionPolicy:
 def _model(value: object, name: str) -> ModelSpec:
     f = "spec.model"
     m = rules.obj(value, f, required=True)
-    rules.known_keys(m, f, {"uri", "name", "versionPolicy", "versionLabels"})
+    rules.known_keys(m, f, {"uri", "name", "versionPolicy", "versionLabels", "size", "sizeLimit"})
     uri = rules.model_uri(m.get("uri"), f"{f}.uri")
     model_name = name if m.get("name") is None else rules.model_name(m["name"], f"{f}.name")
     policy = _version_policy(m.get("versionPolicy"), f"{f}.versionPolicy")
@@ -202,7 +212,49 @@ def _model(value: object, name: str) -> ModelSpec:
                 "never loads",
                 f"add {version} to spec.model.versionPolicy.specific or point the label at a listed version",
             )
-    return ModelSpec(uri=uri, name=model_name, version_policy=policy, version_labels=labels)
+    size, size_limit = _model_size(m, f)
+    return ModelSpec(
+        uri=uri,
+        name=model_name,
+        version_policy=policy,
+        version_labels=labels,
+        size=size,
+        size_limit=size_limit,
+    )
+
+
+def _model_size(m: Mapping[str, Any], f: str) -> tuple[str | None, str]:
+    """(declared size, emptyDir sizeLimit): the limit defaults to the declared size, else 20Gi."""
+    size = None if m.get("size") is None else _bytes(m["size"], f"{f}.size")
+    if m.get("sizeLimit") is None:
+        return size, size or DEFAULT_MODEL_SIZE_LIMIT
+    limit = _bytes(m["sizeLimit"], f"{f}.sizeLimit")
+    if size is not None and (parse_quantity(limit) or 0) < (parse_quantity(size) or 0):
+        raise SpecError(
+            f"{f}.sizeLimit",
+            f"{limit} is smaller than the declared model size spec.model.size {size}",
+            f"raise spec.model.sizeLimit to at least {size}, or remove it (it defaults to spec.model.size)",
+        )
+    return size, limit
+
+
+def _bytes(value: object, f: str) -> str:
+    text = rules.quantity(value, f, memory=True)
+    if parse_quantity(text) is None or text[-1:] in ("n", "u"):
+        raise SpecError(f, f"{text!r} is not a number of bytes", 'e.g. "3Gi" or "500M"')
+    return text
+
+
+def _access(value: object) -> tuple[Mapping[str, Any], ...]:
+    f = "spec.access"
+    if value is None:
+        return DEFAULT_ACCESS
+    m = rules.obj(value, f)
+    rules.known_keys(m, f, {"from"})
+    if m.get("from") is None:
+        return DEFAULT_ACCESS
+    peers = rules.array(m["from"], f"{f}.from", 0, 32)
+    return tuple(rules.network_peer(p, f"{f}.from[{i}]") for i, p in enumerate(peers))
 
 
 def _batching(value: object) -> Batching | None:
@@ -241,14 +293,18 @@ def _runtime(value: object, config: OperatorConfig) -> RuntimeSpec:
     f = "spec.runtime"
     m = rules.obj({} if value is None else value, f)
     rules.known_keys(m, f, {"version", "image", "batching", "args", "modelConfigPollSeconds"})
-    image = config.default_image if m.get("image") is None else rules.image(m["image"], f"{f}.image")
+    image, digest = (
+        (config.default_image, None) if m.get("image") is None else rules.image(m["image"], f"{f}.image")
+    )
     version = (
         config.default_version if m.get("version") is None else rules.image_tag(m["version"], f"{f}.version")
     )
     raw_args = rules.array(_get(m, "args", []), f"{f}.args")
     args = tuple(rules.server_arg(a, f"{f}.args[{i}]") for i, a in enumerate(raw_args))
     poll = _int(m, "modelConfigPollSeconds", f, 1, 3600, 30)
-    return RuntimeSpec(image, version, _batching(m.get("batching")), args, model_config_poll_seconds=poll)
+    return RuntimeSpec(
+        image, version, _batching(m.get("batching")), args, model_config_poll_seconds=poll, digest=digest
+    )
 
 
 def _resources(value: object, config: OperatorConfig) -> Resources:
@@ -351,4 +407,5 @@ def parse_spec(
         service_account_name=None if sa is None else rules.dns_subdomain(sa, "spec.serviceAccountName"),
         # Deep copies: the frozen spec must not share mutable state with the caller's manifest.
         env=tuple(copy.deepcopy(rules.env_var(e, f"spec.env[{i}]")) for i, e in enumerate(env)),
+        access=_access(m.get("access")),
     )

@@ -34,6 +34,7 @@ _IMAGE = re.compile(
     r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?"  # optional registry host[:port]
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,123}$")  # 128 minus room for the "-gpu" suffix
 # Kubernetes resource.Quantity, unsigned: a decimal number and an optional binary/decimal/exponent suffix.
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
@@ -145,13 +146,23 @@ def version_label(value: object, f: str) -> str:
     return _pattern(value, f, _VERSION_LABEL, "version label name")
 
 
-def image(value: object, f: str) -> str:
+def image(value: object, f: str) -> tuple[str, str | None]:
+    """A repository, optionally pinned by digest: (repository, "sha256:<hex>" or None)."""
     s = string(value, f)
-    if "@" in s or ":" in s.rsplit("/", 1)[-1]:
+    repository, at, digest = s.partition("@")
+    if at and not _DIGEST.match(digest):
         raise SpecError(
-            f, f"{s!r} includes a tag or digest", "give the repository only and set spec.runtime.version"
+            f,
+            f"{digest!r} is not an image digest",
+            "write <repository>@sha256:<64 lowercase hex characters>, e.g. the digest `crane digest` prints",
         )
-    return _pattern(s, f, _IMAGE, "image repository")
+    if ":" in repository.rsplit("/", 1)[-1]:
+        raise SpecError(
+            f,
+            f"{s!r} includes a tag",
+            "give the repository (optionally @sha256:...) and set spec.runtime.version",
+        )
+    return _pattern(repository, f, _IMAGE, "image repository"), digest or None
 
 
 def image_tag(value: object, f: str) -> str:
@@ -228,6 +239,58 @@ def quantity(value: object, f: str, *, memory: bool) -> str:
     if memory and match.group(2) == "m":
         raise SpecError(f, f"{value!r} means milli-bytes", f"did you mean {match.group(1)}Mi?")
     return value
+
+
+def label_selector(value: object, f: str) -> dict[str, Any]:
+    """A metav1.LabelSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist)."""
+    s = obj(value, f)
+    known_keys(s, f, {"matchLabels", "matchExpressions"})
+    out: dict[str, Any] = {}
+    # Empty lists and maps are left out, as the API server leaves them out of what it stores.
+    labels = node_selector(s["matchLabels"], f"{f}.matchLabels") if s.get("matchLabels") is not None else {}
+    if labels:
+        out["matchLabels"] = labels
+    if s.get("matchExpressions") is not None:
+        exprs = []
+        for i, raw in enumerate(array(s["matchExpressions"], f"{f}.matchExpressions")):
+            ef = f"{f}.matchExpressions[{i}]"
+            e = obj(raw, ef)
+            known_keys(e, ef, {"key", "operator", "values"})
+            key = string(e.get("key"), f"{ef}.key")
+            label_key(key, f"{ef}.key")
+            op = e.get("operator")
+            if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                raise SpecError(
+                    f"{ef}.operator",
+                    f"{op!r} is not a selector operator",
+                    "use In, NotIn, Exists or DoesNotExist",
+                )
+            values = array(e.get("values") or [], f"{ef}.values")
+            if (op in ("In", "NotIn")) != bool(values):
+                raise SpecError(
+                    f"{ef}.values",
+                    f"{op} needs values" if values == [] else f"{op} takes no values",
+                    "In and NotIn need values; Exists and DoesNotExist take none",
+                )
+            for j, v in enumerate(values):
+                if not isinstance(v, str) or not _LABEL_VALUE.match(v):
+                    raise SpecError(
+                        f"{ef}.values[{j}]", f"{v!r} is not a valid label value", "quote it; <= 63 characters"
+                    )
+            exprs.append({"key": key, "operator": op, **({"values": list(values)} if values else {})})
+        if exprs:
+            out["matchExpressions"] = exprs
+    return out
+
+
+def network_peer(value: object, f: str) -> dict[str, Any]:
+    """A NetworkPolicyPeer without ipBlock: a namespaceSelector, a podSelector (alone: pods of the model's
+    namespace), or both (those pods in those namespaces). An empty selector matches everything."""
+    p = obj(value, f)
+    known_keys(p, f, {"namespaceSelector", "podSelector"})
+    if not p:
+        raise SpecError(f, "names no selector", "set namespaceSelector, podSelector or both")
+    return {k: label_selector(p[k], f"{f}.{k}") for k in ("namespaceSelector", "podSelector") if k in p}
 
 
 def node_selector(value: object, f: str) -> dict[str, str]:

@@ -17,6 +17,8 @@ from modeldeploy.localcluster.binaries import cache_dir, project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess
 
 STATE_FILE = "up.json"
+# The demo's operator configuration: the defaults plus an example price table (the Cost column).
+DEMO_CONFIG = Path("manifests") / "demo" / "operator-config.yaml"
 
 
 class _Interrupted(Exception):
@@ -77,6 +79,7 @@ def run_up(args: argparse.Namespace) -> int:
     root = project_root()
     workdir = Path(args.workdir) if args.workdir else cache_dir() / "up"
     samples = Path(args.samples) if args.samples else root / "manifests" / "samples"
+    config = Path(args.config) if args.config else root / DEMO_CONFIG
     running = _running_up(workdir)
     if running is not None:
         return _reuse(workdir, running, samples, args.timeout)
@@ -99,7 +102,9 @@ def run_up(args: argparse.Namespace) -> int:
             json.dumps({"pid": os.getpid(), "kubeconfig": str(cluster.kubeconfig)})
         )
         cluster.install_crds(root / "crds")
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log")
+        operator = OperatorProcess(
+            kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log", config_path=config
+        )
         operator.start()
         print(f"modeldeploy up: operator running (log: {operator.component.log_path})", flush=True)
         # Files apply in name order, so 00-namespace.yaml goes before the models in it.

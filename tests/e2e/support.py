@@ -243,7 +243,8 @@ def assert_nothing_forbidden(operator_log: str) -> None:
 def children_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, list[str]]:
     """Kind -> names of the objects a ModelDeployment owns (by ownerReference)."""
     found: dict[str, list[str]] = {}
-    items = kubectl_json(cluster, "get", "deployments,services,configmaps", "-n", namespace)["items"]
+    kinds = "deployments,services,configmaps,networkpolicies"
+    items = kubectl_json(cluster, "get", kinds, "-n", namespace)["items"]
     for item in items:
         owners = item["metadata"].get("ownerReferences") or []
         if any(o["kind"] == "ModelDeployment" and o["name"] == name for o in owners):
@@ -272,6 +273,9 @@ RECONCILER_NEEDS: tuple[tuple[str, str], ...] = (
     ("delete", "horizontalpodautoscalers.autoscaling"),
     ("create", "poddisruptionbudgets.policy"),
     ("delete", "poddisruptionbudgets.policy"),
+    ("create", "networkpolicies.networking.k8s.io"),
+    ("delete", "networkpolicies.networking.k8s.io"),
+    ("watch", "networkpolicies.networking.k8s.io"),
     ("list", "pods"),
     ("watch", "pods"),
     ("create", "events"),

@@ -108,7 +108,7 @@ def test_install_runs_the_samples_with_the_charts_identity(release: Release) -> 
     assert get(cluster, "crd", MD_CRD) is not None, "the chart's crds/ were not installed"
     for _, sample in support.sample_models():
         children = support.children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
-        assert set(children) == {"Deployment", "Service", "ConfigMap"}, children
+        assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
     # The operator really ran as the ServiceAccount, and nothing it tried was forbidden.
     whoami = support.kubectl_json(cluster, "auth", "whoami", kubeconfig=release.installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:{RELEASE}"

@@ -58,7 +58,7 @@ def test_apply_k_runs_the_samples_with_the_bases_identity(install: Install) -> N
     assert installed.args == ("--log-format=json",)
     for _, sample in support.sample_models():
         children = support.children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
-        assert set(children) == {"Deployment", "Service", "ConfigMap"}, children
+        assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
     whoami = support.kubectl_json(cluster, "auth", "whoami", kubeconfig=installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:modeldeploy"
     support.assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def test_up_runs_the_samples_then_stops_everything_on_ctrl_c(tmp_path: Path) -> 
         assert "export KUBECONFIG=" in text
         for name in ("half-plus-two", "half-plus-two-canary", "resnet-gpu"):
             assert name in text
+        assert_cost_column_filled(text)
 
         second = subprocess.run(
             _up(workdir, "--exit-when-ready"), capture_output=True, text=True, timeout=300
@@ -78,3 +80,16 @@ def _component_pids(workdir: Path) -> list[int]:
             if str(workdir) in cmdline:
                 pids.append(int(entry.name))
     return pids
+
+
+def assert_cost_column_filled(text: str) -> None:
+    """The last `kubectl get md -A` table up printed has an hourly cost for every sample (the demo's
+    configuration carries an example price table)."""
+    tables = [t for t in text.split("NAMESPACE") if "COST" in t.splitlines()[0]]
+    assert tables, text
+    header, *rows = ("NAMESPACE" + tables[-1]).strip().splitlines()
+    cost_at = header.index("COST")
+    rows = [r for r in rows if r.startswith("modeldeploy-samples")]
+    assert len(rows) == 3, rows
+    for row in rows:
+        assert re.match(r"\d+\.\d{2,4}\b", row[cost_at:]), (header, row)

@@ -109,6 +109,7 @@ SHOULD = [
             "deployments.apps",
             "horizontalpodautoscalers.autoscaling",
             "poddisruptionbudgets.policy",
+            "networkpolicies.networking.k8s.io",
         )
         for v in ("get", "list", "watch", "create", "patch", "update", "delete")
     ],

@@ -311,7 +311,7 @@ def test_min_replicas_not_above_max(root: Schema) -> None:
 
 
 def test_version_labels_point_into_specific(root: Schema) -> None:
-    (rule,) = rules(at(root, "spec.model"))
+    rule, _ = rules(at(root, "spec.model"))
     assert "self.versionPolicy.specific" in rule["rule"]
     assert "self.versionLabels" in rule["rule"]
     assert "spec.model.versionPolicy.specific" in rule["message"]

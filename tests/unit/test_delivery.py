@@ -47,6 +47,7 @@ NAMESPACED_RULES = (
     | _rules("apps", ["deployments"], RW)
     | _rules("autoscaling", ["horizontalpodautoscalers"], RW)
     | _rules("policy", ["poddisruptionbudgets"], RW)
+    | _rules("networking.k8s.io", ["networkpolicies"], RW)
     | _rules("", ["pods"], READ)
     | _rules("", ["events"], ["create", "patch"])
     | _rules("events.k8s.io", ["events"], ["create", "patch"])
@@ -225,6 +226,7 @@ def test_kustomize_base_renders_the_operator(kustomize_docs: list[Doc]) -> None:
             "ConfigMap",
             "Deployment",
             "Service",
+            "NetworkPolicy",
         ]
     )
     crds = {d["metadata"]["name"] for d in of_kind(kustomize_docs, "CustomResourceDefinition")}
@@ -333,6 +335,8 @@ def test_install_docs_describe_every_operator_config_key() -> None:
     nested = ["modelStatus.pollSeconds", "modelStatus.inFlightPollSeconds", "modelStatus.timeoutSeconds"]
     nested += ["modelStatus.endpointOverride", "pricing.currency", "pricing.cpuHourly"]
     nested += ["pricing.memoryGiBHourly", "pricing.gpuHourly"]
+    nested += ["networkPolicy.enabled", "networkPolicy.operatorPeers", "networkPolicy.scraperPeers"]
+    nested += [f"modelPods.{key}" for key in config._MODEL_PODS_KEYS]
     undocumented = [key for key in [*config._FIELDS, *nested] if f"`{key}" not in reference]
     assert not undocumented, f"docs/install.md's configuration reference misses {undocumented}"
 

@@ -59,9 +59,10 @@ def restart_hash(m: ModelDeploymentSpec) -> str:
 
 
 def test_apply_order_and_optional_kinds() -> None:
-    assert kinds(build_children(md(), CONFIG)) == ["ConfigMap", "Deployment", "Service"]
+    assert kinds(build_children(md(), CONFIG)) == ["ConfigMap", "NetworkPolicy", "Deployment", "Service"]
     assert kinds(build_children(md(replicas=3), CONFIG)) == [
         "ConfigMap",
+        "NetworkPolicy",
         "Deployment",
         "Service",
         "PodDisruptionBudget",
@@ -69,6 +70,7 @@ def test_apply_order_and_optional_kinds() -> None:
     scaled = md(autoscaling={"minReplicas": 2, "maxReplicas": 5})
     assert kinds(build_children(scaled, CONFIG)) == [
         "ConfigMap",
+        "NetworkPolicy",
         "Deployment",
         "Service",
         "HorizontalPodAutoscaler",
@@ -98,9 +100,12 @@ def test_selector_is_only_the_model_deployment_label() -> None:
 
 
 def test_children_share_no_mutable_state() -> None:
-    first = build_children(md(), CONFIG)
-    server(first[1])["securityContext"]["capabilities"]["drop"].append("MUTATED")
-    assert server(build_children(md(), CONFIG)[1])["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    first = {c["kind"]: c for c in build_children(md(), CONFIG)}
+    server(first["Deployment"])["securityContext"]["capabilities"]["drop"].append("MUTATED")
+    first["NetworkPolicy"]["spec"]["ingress"][0]["from"].append({"MUTATED": True})
+    again = {c["kind"]: c for c in build_children(md(), CONFIG)}
+    assert server(again["Deployment"])["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert again["NetworkPolicy"]["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
 
 
 # --- ConfigMap ----------------------------------------------------------------------------------------
@@ -194,9 +199,9 @@ def test_restricted_security_context_and_writable_tmp() -> None:
     pod = pod_of(d)
     assert pod["securityContext"] | {"fsGroupChangePolicy": "x"} == {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
         "fsGroupChangePolicy": "x",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
@@ -276,7 +281,7 @@ def test_s3_is_fetched_by_an_init_container() -> None:
     assert {"name": "model-store", "mountPath": "/models"} in init["volumeMounts"]
     assert init["resources"]["requests"] == init["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
     assert {"name": "RCLONE_S3_REGION", "value": "$(AWS_REGION)"} in init["env"]
-    assert {"name": "model-store", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "model-store", "emptyDir": {"sizeLimit": "20Gi"}} in pod["volumes"]
     assert {"name": "model-store", "mountPath": "/models", "readOnly": True} in pod["containers"][0][
         "volumeMounts"
     ]
@@ -363,4 +368,5 @@ def test_disruption_budget() -> None:
     assert pdb["apiVersion"] == "policy/v1"
     assert pdb["spec"]["maxUnavailable"] == 1
     assert "minAvailable" not in pdb["spec"]
-    assert kinds(build_children(md(replicas=0), CONFIG)) == ["ConfigMap", "Deployment", "Service"]
+    unscaled = kinds(build_children(md(replicas=0), CONFIG))
+    assert unscaled == ["ConfigMap", "NetworkPolicy", "Deployment", "Service"]

@@ -130,6 +130,7 @@ def test_paths_are_cluster_wide_or_namespaced() -> None:
         "deployments",
         "horizontalpodautoscalers",
         "poddisruptionbudgets",
+        "networkpolicies",
     }
 
 
@@ -254,7 +255,7 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         release.set()
         await asyncio.wait_for(informers.synced.wait(), 5)
         lists = {path for verb, path, _ in client.calls if verb == "list"}
-        assert len(lists) == 12 and "/api/v1/namespaces/b/pods" in lists  # 6 kinds x 2 namespaces
+        assert len(lists) == 14 and "/api/v1/namespaces/b/pods" in lists  # 7 kinds x 2 namespaces
         caches = Caches(children=informers.children, pods=informers.pods)
         assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "m1"
         assert sorted(changed) == [("a", "m1"), ("b", "m1")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,84 @@ def test_an_operator_that_never_gets_healthy_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(ComponentError, match="was not healthy within 3s"):
         operator.start(timeout=3)
     assert not operator.component.running
+
+
+FAKE_GO = r"""#!/bin/bash
+# Stands in for `go` in tools/build.sh's output handling: a real cold build takes 15+ minutes.
+if [ "$1" = env ]; then echo go1.26.8; exit 0; fi
+out="" pkgs=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    -o) out=$2; shift 2 ;;
+    -ldflags) shift 2 ;;
+    build | -trimpath) shift ;;
+    *) pkgs+=("$1"); shift ;;
+  esac
+done
+for i in $(seq 300); do echo "go: downloading example.com/m$i v1.0.$i" >&2; done
+if [ -n "${FAIL_PACKAGE:-}" ] && [[ " ${pkgs[*]} " == *"$FAIL_PACKAGE"* ]]; then
+  echo "compile: undefined: something" >&2; exit 1
+fi
+for p in "${pkgs[@]}"; do
+  b=$(basename "$p"); [[ $b =~ ^v[0-9]+$ ]] && b=$(basename "$(dirname "$p")")
+  printf '#!/bin/sh\n' >"$out/$b"; chmod +x "$out/$b"
+done
+"""
+BUILD_TOOLS = (
+    "bash", "cat", "sed", "sort", "head", "tail", "dirname", "basename", "sha256sum", "cut", "mkdir", "rm",
+    "mv", "ln", "find", "grep", "seq", "chmod",
+)  # fmt: skip
+
+
+def run_build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        for tool in BUILD_TOOLS:  # no kubectl: the build adds it as a fifth tool
+            found = shutil.which(tool)
+            assert found is not None
+            (bin_dir / tool).symlink_to(found)
+        (bin_dir / "go").write_text(FAKE_GO)
+        (bin_dir / "go").chmod(0o755)
+    return subprocess.run(
+        ["bash", str(ROOT / "tools" / "build.sh")],
+        env={
+            "PATH": str(bin_dir),
+            "HOME": str(tmp_path),
+            "MODELDEPLOY_CACHE": str(tmp_path / "cache"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cold_build_prints_one_line_per_tool_and_keeps_go_output_in_logs(tmp_path: Path) -> None:
+    cold = run_build(tmp_path)
+    assert cold.returncode == 0, cold.stderr
+    lines = cold.stderr.splitlines()
+    assert "go: downloading" not in cold.stderr
+    assert lines[0].startswith("modeldeploy: building the local control plane from source")
+    total = len(lines) - 1  # every tool of tools/build.sh, and kubectl (not on this PATH)
+    line = re.compile(rf"modeldeploy: \[\d/{total}\] built (\S+)( v\S+)? in \d+s \(elapsed \d+s\)")
+    built = [line.fullmatch(x) for x in lines[1:]]
+    assert all(built), lines
+    names = [m.group(1) for m in built if m]
+    assert names[:4] == ["etcd", "kubernetes", "kwok", "helm"] and names[-1] == "kubectl"
+    assert cold.stdout.strip() == str(tmp_path / "cache" / "bin")
+    log = (tmp_path / "cache" / "logs" / "kubernetes.log").read_text()
+    assert log.count("go: downloading") == 300
+    warm = run_build(tmp_path)
+    assert warm.returncode == 0
+    assert [x.split("] ")[1].split()[-1] for x in warm.stderr.splitlines()] == ["cached"] * total
+
+
+def test_a_failed_tool_build_names_its_log(tmp_path: Path) -> None:
+    result = run_build(tmp_path, FAIL_PACKAGE="sigs.k8s.io/kwok")
+    assert result.returncode == 1
+    log = tmp_path / "cache" / "logs" / "kwok.log"
+    assert "building kwok failed after" in result.stderr and f"full log: {log}" in result.stderr
+    assert "compile: undefined: something" in result.stderr  # the error itself, without the download noise
+    assert "go: downloading" not in result.stderr
+    assert "compile: undefined: something" in log.read_text()

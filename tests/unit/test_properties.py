@@ -45,13 +45,53 @@ model = st.fixed_dictionaries(
         "versionLabels": field(
             st.dictionaries(st.sampled_from(["stable", "canary", "Bad"]), ints, max_size=3)
         ),
+        "size": field(st.sampled_from(["1Gi", "3Gi", "500M", "2e9", "x", "0"])),
+        "sizeLimit": field(st.sampled_from(["1Gi", "2Gi", "1500Mi", "10G", "5m"])),
+    },
+)
+DIGEST = "@sha256:" + "0123456789abcdef" * 4
+selectors = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchLabels": field(
+            st.dictionaries(st.sampled_from(["team", "a/b", "bad key"]), st.text(max_size=4))
+        ),
+        "matchExpressions": field(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "key": st.sampled_from(["app", "tier"]),
+                        "operator": st.sampled_from(["In", "Exists", "Is"]),
+                    },
+                    optional={"values": st.lists(st.sampled_from(["web", "a b"]), max_size=2)},
+                ),
+                max_size=2,
+            )
+        ),
+    },
+)
+access = st.fixed_dictionaries(
+    {},
+    optional={
+        "from": field(
+            st.lists(
+                st.fixed_dictionaries(
+                    {}, optional={"namespaceSelector": selectors, "podSelector": selectors}
+                ),
+                max_size=3,
+            )
+        )
     },
 )
 runtime = st.fixed_dictionaries(
     {},
     optional={
         "version": field(st.sampled_from(["2.19.0", "latest", "bad tag"])),
-        "image": field(st.sampled_from(["tensorflow/serving", "r.io:5000/tf/serving", "x:1"])),
+        "image": field(
+            st.sampled_from(
+                ["tensorflow/serving", "r.io:5000/tf/serving", "x:1", f"tf/serving{DIGEST}", "tf/s@sha256:0a"]
+            )
+        ),
         "batching": field(
             st.fixed_dictionaries(
                 {},
@@ -106,6 +146,7 @@ specs = st.fixed_dictionaries(
             )
         ),
         "serviceAccountName": field(st.sampled_from(["sa", "Bad_Name"])),
+        "access": field(access),
         "env": field(
             st.lists(
                 field(st.fixed_dictionaries({"name": st.sampled_from(["A", "B=C"]), "value": scalars})),

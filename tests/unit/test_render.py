@@ -37,14 +37,16 @@ def test_renders_every_model_deployment_in_apply_order() -> None:
     objects = render(f"{MD}---\n{OTHER}---\n")
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [  # type: ignore[index]
         ("ConfigMap", "resnet-tfserving"),
+        ("NetworkPolicy", "resnet"),
         ("Deployment", "resnet"),
         ("Service", "resnet"),
         ("PodDisruptionBudget", "resnet"),
         ("ConfigMap", "bert-tfserving"),
+        ("NetworkPolicy", "bert"),
         ("Deployment", "bert"),
         ("Service", "bert"),
     ]
-    assert objects[4]["metadata"]["namespace"] == "default"  # type: ignore[index]
+    assert objects[5]["metadata"]["namespace"] == "default"  # type: ignore[index]
 
 
 def test_multiline_configs_render_as_readable_blocks() -> None:
@@ -106,7 +108,7 @@ def test_render_main_writes_yaml_to_stdout(tmp_path: Path, capsys: pytest.Captur
     assert render_main(str(path), None, environ={}) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert [o["kind"] for o in yaml.safe_load_all(out)][:2] == ["ConfigMap", "Deployment"]
+    assert [o["kind"] for o in yaml.safe_load_all(out)][:3] == ["ConfigMap", "NetworkPolicy", "Deployment"]
 
 
 def test_render_main_reads_stdin_and_uses_the_config(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def test_malformed_args_are_rejected(arg: str) -> None:
         ("model.versionLabels", {"stable": -1}, "spec.model.versionLabels.stable", "out of range"),
         ("model.versionLabels", ["stable"], "spec.model.versionLabels", "must be an object"),
         ("model.typo", 1, "spec.model.typo", "unknown field"),
-        ("runtime.image", "tensorflow/serving:2.19.0", "spec.runtime.image", "tag or digest"),
+        ("runtime.image", "tensorflow/serving:2.19.0", "spec.runtime.image", "includes a tag"),
         ("runtime.image", "Bad Image", "spec.runtime.image", "not a valid image repository"),
         ("runtime.version", "2.19.0 gpu", "spec.runtime.version", "not a valid image tag"),
         ("runtime.version", 2.19, "spec.runtime.version", "non-empty string"),

@@ -43,6 +43,14 @@ The operator configuration file. watchNamespaces is a top-level value because RB
 {{- define "modeldeploy.config" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- $_ := set $config "watchNamespaces" .Values.watchNamespaces -}}
+{{- /* Model pods' NetworkPolicies admit this release's operator pods (status polling) unless told otherwise. */ -}}
+{{- $np := default dict $config.networkPolicy -}}
+{{- if kindIs "invalid" $np.operatorPeers -}}
+{{- $nsSel := dict "matchLabels" (dict "kubernetes.io/metadata.name" .Release.Namespace) -}}
+{{- $podSel := dict "matchLabels" (include "modeldeploy.selectorLabels" . | fromYaml) -}}
+{{- $_ := set $np "operatorPeers" (list (dict "namespaceSelector" $nsSel "podSelector" $podSel)) -}}
+{{- $_ := set $config "networkPolicy" $np -}}
+{{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
 
@@ -75,6 +83,9 @@ no Secrets, no wildcards. manifests/rbac/cluster-role.yaml holds the same rules 
   verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
   verbs: [get, list, watch, create, patch, update, delete]
 # Read-only diagnosis of pods that are not ready.
 - apiGroups: [""]

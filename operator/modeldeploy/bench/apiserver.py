@@ -21,6 +21,7 @@ OPERATOR_RESOURCES = frozenset(
         "deployments",
         "horizontalpodautoscalers",
         "poddisruptionbudgets",
+        "networkpolicies",
         "events",
     }
 )

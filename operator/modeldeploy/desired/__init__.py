@@ -19,6 +19,7 @@ from modeldeploy.desired.labels import (
     selector_labels,
     selector_string,
 )
+from modeldeploy.desired.networkpolicy import build_network_policy
 from modeldeploy.desired.service import build_service
 from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
@@ -33,6 +34,7 @@ __all__ = [
     "build_configmap",
     "build_deployment",
     "build_disruption_budget",
+    "build_network_policy",
     "build_service",
     "child_labels",
     "configmap_name",
@@ -45,8 +47,13 @@ __all__ = [
 
 def build_children(md: ModelDeploymentSpec, config: OperatorConfig) -> list[dict[str, Any]]:
     """All children in apply order: the ConfigMap before the pods that mount it, the Deployment before
-    the HPA that scales it. Optional kinds (HPA, PDB) are simply absent when not wanted."""
-    children = [build_configmap(md, config), build_deployment(md, config), build_service(md, config)]
+    the HPA that scales it, the NetworkPolicy before the pods it guards. Optional kinds (NetworkPolicy,
+    HPA, PDB) are simply absent when not wanted."""
+    children = [build_configmap(md, config)]
+    policy = build_network_policy(md, config)
+    if policy is not None:
+        children.append(policy)
+    children += [build_deployment(md, config), build_service(md, config)]
     for optional in (build_autoscaler(md, config), build_disruption_budget(md, config)):
         if optional is not None:
             children.append(optional)

@@ -33,9 +33,10 @@ TERMINATION_GRACE_PERIOD_SECONDS = 30
 
 POD_SECURITY_CONTEXT: dict[str, Any] = {
     "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "fsGroup": 1000,
+    # A high UID that no host account has, should a container ever escape to the node.
+    "runAsUser": 65532,
+    "runAsGroup": 65532,
+    "fsGroup": 65532,
     # Model volumes can hold many files; re-chowning them on every start would delay it.
     "fsGroupChangePolicy": "OnRootMismatch",
     "seccompProfile": {"type": "RuntimeDefault"},
@@ -49,8 +50,11 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 
 
 def image_ref(md: ModelDeploymentSpec) -> str:
+    """repository:tag, or repository:tag@digest when pinned: the container runtime pulls by the digest
+    and ignores the tag, which stays for the humans (and tools) reading the pod."""
     suffix = "-gpu" if md.resources.gpu is not None else ""
-    return f"{md.runtime.image}:{md.runtime.version}{suffix}"
+    digest = f"@{md.runtime.digest}" if md.runtime.digest else ""
+    return f"{md.runtime.image}:{md.runtime.version}{suffix}{digest}"
 
 
 def server_args(md: ModelDeploymentSpec) -> list[str]:
@@ -108,7 +112,7 @@ def _container(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any
         ],
         "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
     }
-    if md.env:
+    if md.env and not storage.env_for_copier_only(md, config):
         container["env"] = copy.deepcopy([dict(e) for e in md.env])
     return container
 
@@ -121,7 +125,7 @@ def _pod_spec(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any]
         "volumes": [
             {"name": CONFIG_VOLUME, "configMap": {"name": configmap_name(md.name)}},
             {"name": storage.TMP_VOLUME, "emptyDir": {}},
-            *storage.model_volumes(md),
+            *storage.model_volumes(md, config),
         ],
     }
     init = storage.init_containers(md, config, CONTAINER_SECURITY_CONTEXT)
@@ -129,6 +133,10 @@ def _pod_spec(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any]
         pod["initContainers"] = init
     if md.service_account_name:
         pod["serviceAccountName"] = md.service_account_name
+    elif not config.model_pods.automount_service_account_token:
+        # TF Serving never calls the Kubernetes API: a token would only be something to steal. A named
+        # ServiceAccount is there for storage credentials (IRSA, Workload Identity), so it keeps its token.
+        pod["automountServiceAccountToken"] = False
     node_selector = dict(md.placement.node_selector)
     tolerations = copy.deepcopy([dict(t) for t in md.placement.tolerations])
     if md.resources.gpu is not None:

@@ -42,9 +42,18 @@ def model_base_path(md: ModelDeploymentSpec) -> str:
     return md.model.uri
 
 
-def model_volumes(md: ModelDeploymentSpec) -> list[dict[str, Any]]:
+def env_for_copier_only(md: ModelDeploymentSpec, config: OperatorConfig) -> bool:
+    """spec.env carries the storage credentials; when a copier fetches the model, TF Serving never needs
+    them, so they go to the copier alone. gs:// and pvc:// models are read by TF Serving itself."""
+    return fetches_model(md) and config.model_pods.credentials_in_copier_only
+
+
+def model_volumes(md: ModelDeploymentSpec, config: OperatorConfig) -> list[dict[str, Any]]:
     if fetches_model(md):
-        return [{"name": MODEL_STORE_VOLUME, "emptyDir": {}}]
+        # Without a limit a model larger than expected fills the node's disk and gets other pods evicted;
+        # with one, the kubelet evicts this pod alone.
+        empty_dir = {"sizeLimit": md.model.size_limit} if config.model_pods.model_volume_size_limit else {}
+        return [{"name": MODEL_STORE_VOLUME, "emptyDir": empty_dir}]
     if md.model.scheme == "pvc":
         claim = {"claimName": md.model.pvc_claim, "readOnly": True}
         return [{"name": MODEL_STORE_VOLUME, "persistentVolumeClaim": claim}]
