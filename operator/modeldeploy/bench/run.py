@@ -549,25 +549,32 @@ def run_bench(args: argparse.Namespace) -> int:
         return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
     started = time.monotonic()
-    runs = []
+    runs: list[dict[str, Any]] = []
     for count in counts:
         result = run_count(args, count, workdir / f"n{count}")
         print(report.table(result) + "\n", flush=True)
         runs.append(result)
-    curve = report.scale_curve(runs)
-    print(report.curve_table(curve), flush=True)
-    output: dict[str, Any] = (
-        {**runs[0], "scale_curve": curve} if len(runs) == 1 else {"runs": runs, "scale_curve": curve}
-    )
-    output["total_seconds"] = round(time.monotonic() - started, 1)
+        # After each N, so that a long run interrupted at a large N keeps what it measured.
+        write_output(args.output, runs, len(counts) > 1, time.monotonic() - started)
+    print(report.curve_table(report.scale_curve(runs)), flush=True)
     if args.output:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(output, indent=2) + "\n")
-        print(f"\nwrote {path}", flush=True)
+        print(f"\nwrote {args.output}", flush=True)
     if not args.keep and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def write_output(output: str | None, runs: list[dict[str, Any]], several: bool, seconds: float) -> None:
+    if not output:
+        return
+    curve = report.scale_curve(runs)
+    body: dict[str, Any] = (
+        {"runs": runs, "scale_curve": curve} if several else {**runs[0], "scale_curve": curve}
+    )
+    body["total_seconds"] = round(seconds, 1)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=2) + "\n")
 
 
 def parse_counts(text: str) -> list[int]:
