@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.nodes import NodeSpec
@@ -55,10 +56,52 @@ class Kube:
         return self.cluster.kubectl("create", "-f", "-", input=text, check=check)
 
 
+# Base paths the tests use without caring about versions: each holds versions 1 to 5 in the emulated
+# model store, so that TF Serving pods load them. Tests about missing or broken versions use their own URIs.
+SEEDED_URIS = (
+    "gs://bucket/models/resnet",
+    "gs://bucket/models/half_plus_two",
+    "gs://bucket/models/healthy",
+    "gs://bucket/models/m",
+    "gs://bucket/m",
+    "gs://b/m",
+    "gs://b/models/m",
+    "s3://bucket/models/resnet",
+    "pvc://models/resnet",
+)
+SEEDED_VERSIONS = range(1, 6)
+
+
+def seed_common_models(root: Path) -> None:
+    # Imported here: unit tests that need no cluster must not need the emulator package either.
+    from modeldeploy.localcluster.samples import seed_model_store
+    from modeldeploy.localcluster.tfserving.store import ModelStore
+
+    store = ModelStore(root)
+    for uri in SEEDED_URIS:
+        for number in SEEDED_VERSIONS:
+            store.add_version(uri, number)
+    seed_model_store(root, ROOT / "manifests" / "samples")
+
+
+def write_operator_config(cluster: LocalCluster, path: Path, **settings: Any) -> Path:
+    """The operator's configuration file: what the cluster needs (the emulated pods' address map) plus
+    ``settings`` (camelCase keys; modelStatus entries merge)."""
+    config: dict[str, Any] = cluster.operator_config()
+    for key, value in settings.items():
+        if key == "modelStatus":
+            config["modelStatus"] = {**config.get("modelStatus", {}), **value}
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
+    return path
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(workdir=tmp_path_factory.mktemp("cluster"))
+    local = LocalCluster(workdir=tmp_path_factory.mktemp("cluster"), emulate_tfserving=True)
     local.start()
+    seed_common_models(local.model_store_root)
     try:
         local.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         local.kubectl(
@@ -81,7 +124,9 @@ def kube(cluster: LocalCluster) -> Kube:
 def operator(cluster: LocalCluster) -> Iterator[OperatorProcess]:
     """The operator, running with the admin kubeconfig (the e2e tests run it with the chart's RBAC)."""
     process = OperatorProcess(
-        kubeconfig=cluster.kubeconfig, log_path=cluster.workdir / "logs" / "operator.log"
+        kubeconfig=cluster.kubeconfig,
+        log_path=cluster.workdir / "logs" / "operator.log",
+        config_path=write_operator_config(cluster, cluster.workdir / "operator-config.json"),
     )
     process.start()
     try:
@@ -112,12 +157,26 @@ def namespace(kube: Kube) -> Iterator[str]:
 
 @contextmanager
 def own_cluster(
-    workdir: Path, config: Path, kwok_stages: Path | None = None, nodes: Sequence[NodeSpec] | None = None
+    workdir: Path,
+    config: Path | None = None,
+    kwok_stages: Path | None = None,
+    nodes: Sequence[NodeSpec] | None = None,
+    crds: Sequence[Path] = (),
+    **cluster_options: Any,
 ) -> Iterator[Kube]:
-    """A cluster and operator of a test module's own: for an operator configuration or KWOK pod stages the
-    session cluster must not get."""
-    with LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=kwok_stages) as cluster:
-        cluster.install_crds(ROOT / "crds")
+    """A cluster and operator of a test module's own: for an operator configuration, KWOK pod stages, more
+    CRDs (installed after ours), the resource metrics pipeline or emulated TF Serving settings
+    (``cluster_options``, see LocalCluster) the session cluster must not get. ``config`` (YAML or JSON)
+    gets the cluster's own settings added (its pod address map)."""
+    config = config or workdir / "operator-config.yaml"
+    local = LocalCluster(workdir=workdir / "cluster", nodes=nodes, kwok_stages=kwok_stages, **cluster_options)
+    with local as cluster:
+        for directory in (ROOT / "crds", *crds):
+            cluster.install_crds(directory)
+        if cluster.emulate_tfserving:
+            seed_common_models(cluster.model_store_root)
+        settings = (yaml.safe_load(config.read_text()) if config.exists() else None) or {}
+        write_operator_config(cluster, config, **settings)
         operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log", config_path=config)
         operator.start()
         try:

@@ -2,6 +2,9 @@
 # Build the local control plane from source through the Go module proxy, into a cache keyed by each
 # tool's pinned go.mod/go.sum, so a warm run rebuilds nothing and a version bump rebuilds one tool.
 # Prints the bin directory on stdout (progress goes to stderr).
+#
+# With no arguments it builds the control plane (what `make up` needs). Optional tools are built only
+# when named, so the demo never waits for them: `tools/build.sh metrics-server`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -39,6 +42,13 @@ tool_version() {
     kstatus) echo " $CLI_UTILS_VERSION" ;;
   esac
 }
+mkdir -p "$bin"
+# One build at a time per cache: a test that builds an optional tool lazily may start while another
+# build runs, and two builds of one tool would share (and delete) its temporary directory.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$bin/.build.lock"
+  flock 9
+fi
 
 # build WRAPPER NAME LDFLAGS PACKAGE=OUTPUT...
 # One go build per call so packages of one wrapper share compilation.
@@ -114,4 +124,38 @@ build kstatus kstatus "" modeldeploy.local/tools/kstatus=kstatus
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubernetes kubectl "$kver" k8s.io/kubernetes/cmd/kubectl=kubectl
 fi
+# copy_crds WRAPPER MODULE DIR-IN-MODULE OUTPUT GLOB...: CRD files of a pinned module into $bin/OUTPUT.
+copy_crds() {
+  local wrapper=$1 module=$2 sub=$3 out=$4 src; shift 4
+  src=$(cd "$here/$wrapper" && go mod download "$module" && go list -m -f '{{.Dir}}' "$module")
+  mkdir -p "$bin/$out"
+  for pattern in "$@"; do
+    # install, not cp: the module cache is read-only, the copies must stay replaceable.
+    for file in "$src/$sub"/$pattern; do install -m 0644 "$file" "$bin/$out/"; done
+  done
+}
+
+# Optional tools, each built only when asked for by name.
+for tool in "$@"; do
+  case $tool in
+    metrics-server)
+      build metrics-server metrics-server "" sigs.k8s.io/metrics-server/cmd/metrics-server=metrics-server
+      # KWOK reads simulated usage from these kinds but leaves installing their CRDs to the user;
+      # they come from the same pinned KWOK module.
+      copy_crds kwok sigs.k8s.io/kwok kustomize/crd/bases kwok-crds \
+        'kwok.x-k8s.io_clusterresourceusages.yaml' 'kwok.x-k8s.io_resourceusages.yaml' ;;
+    # KEDA's operator and its metrics adapter (the external metrics API server), for request-rate scaling.
+    keda)
+      build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
+        github.com/kedacore/keda/v2/cmd/operator=keda-operator \
+        github.com/kedacore/keda/v2/cmd/adapter=keda-adapter
+      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+    # Only KEDA's CRDs (what ScaledObjects are validated against), without building KEDA.
+    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+    # promtool alone (the alert-rule and dashboard tests need only it), or the Prometheus server too.
+    promtool) build prometheus promtool "" github.com/prometheus/prometheus/cmd/promtool=promtool ;;
+    prometheus) build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
+    *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda keda-crds promtool prometheus)" >&2; exit 2 ;;
+  esac
+done
 echo "$bin"

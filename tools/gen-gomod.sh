@@ -58,3 +58,21 @@ raise_to = [f"{m}@{v}" for m, v in k8s.items() if m in ours and ours[m] != v and
 print("\n".join(raise_to))
 ' | xargs -r go get && go mod tidy)
 rm -f "$here/kstatus/k8s-modules.txt"
+
+wrapper metrics-server
+(cd "$here/metrics-server" && go get -tool "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" \
+  && go mod tidy)
+
+# KEDA's go.mod has one replace, which only applies when KEDA is the main module: copy it.
+wrapper keda
+keda_mod=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+grep -E '^replace ' "$keda_mod" | sed 's/^replace //' | while read -r from from_v _ to to_v; do
+  (cd "$here/keda" && go mod edit -replace "$from@$from_v=$to@$to_v")
+done
+(cd "$here/keda" && go get -tool "github.com/kedacore/keda/v2/cmd/operator@$KEDA_VERSION" \
+  "github.com/kedacore/keda/v2/cmd/adapter@$KEDA_VERSION" && go mod tidy)
+
+# Prometheus ships a go.work for its own development; a wrapper module does not use it.
+wrapper prometheus
+(cd "$here/prometheus" && GOWORK=off go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+  "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" && GOWORK=off go mod tidy)

@@ -8,6 +8,8 @@ or a `kubectl set env` can change them without editing the ConfigMap.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,9 @@ import yaml
 from modeldeploy.spec_fields import SpecError, network_peer
 
 CONFIG_ENV = "MODELDEPLOY_CONFIG"
+DEFAULT_POD_ENDPOINT = "http://{podIP}:8501"
+ENDPOINT_PLACEHOLDERS = ("podIP", "podName", "name", "namespace", "model")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -47,7 +52,42 @@ class ModelStatusConfig:
     poll_seconds: float = 30
     in_flight_poll_seconds: float = 5
     timeout_seconds: float = 2
-    endpoint_override: str | None = None
+    # TF Serving's REST base URL in one pod; placeholders {podIP}, {podName}, {name}, {namespace}, {model}.
+    endpoint: str = DEFAULT_POD_ENDPOINT
+    # Pod IP prefixes swapped before polling (source network -> target network of the same size).
+    address_map: tuple[tuple[IPNetwork, IPNetwork], ...] = ()
+
+
+class RequestRateProvider:
+    """What serves TF Serving's request rate to the autoscaler (autoscaling.requestRate.provider)."""
+
+    NONE = "none"  # request-rate autoscaling is refused with a message naming this setting
+    KEDA = "keda"  # a KEDA ScaledObject with a Prometheus trigger; allows scale to zero
+    CUSTOM_METRICS = "customMetrics"  # a plain HPA with a Pods metric served by a custom metrics adapter
+
+    ALL = (NONE, KEDA, CUSTOM_METRICS)
+
+
+# TF Serving's request counter (tensorflow/serving .../servables/tensorflow/util.cc, "request_count",
+# exported under the :tensorflow:serving: prefix on the monitoring path); a model's pods are picked by the
+# labels the scrape job copies from the pod (docs/observability.md) and by TF Serving's model_name label.
+DEFAULT_REQUEST_RATE_QUERY = (
+    'sum(rate({{__name__=":tensorflow:serving:request_count", namespace="{namespace}", '
+    'model_deployment="{name}", model_name="{model}"}}[1m]))'
+)
+
+
+@dataclass(frozen=True)
+class RequestRateConfig:
+    """How a ModelDeployment's spec.autoscaling.requestsPerSecond becomes an autoscaler."""
+
+    provider: str = RequestRateProvider.NONE
+    # keda: the Prometheus that scrapes the TF Serving pods, and the PromQL of one model's total rate
+    # ({namespace}, {name}, {model} are filled in per ModelDeployment).
+    prometheus_address: str | None = None
+    query: str = DEFAULT_REQUEST_RATE_QUERY
+    # customMetrics: the Pods metric the adapter serves per pod, in requests per second.
+    metric_name: str = "tensorflow_serving_requests_per_second"
 
 
 def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> Mapping[str, Any]:
@@ -109,6 +149,7 @@ class OperatorConfig:
     pricing: Pricing | None = None
     model_status: ModelStatusConfig = field(default_factory=ModelStatusConfig)
     progress_deadline_seconds: int = 600
+    request_rate: RequestRateConfig = field(default_factory=RequestRateConfig)
     network_policy: NetworkPolicyConfig = field(default_factory=NetworkPolicyConfig)
     model_pods: ModelPodsConfig = field(default_factory=ModelPodsConfig)
 
@@ -194,20 +235,96 @@ def _pricing(value: object) -> Pricing:
     )
 
 
+def _endpoint(value: object) -> str:
+    template = _str(value, "modelStatus.endpoint")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise ConfigError(f"modelStatus.endpoint: not a valid template: {error}") from error
+    unknown = sorted(names - set(ENDPOINT_PLACEHOLDERS))
+    if unknown:
+        known = ", ".join("{" + n + "}" for n in ENDPOINT_PLACEHOLDERS)
+        raise ConfigError(f"modelStatus.endpoint: unknown placeholder {{{unknown[0]}}} (known: {known})")
+    if "podIP" not in names and "podName" not in names:
+        raise ConfigError(
+            "modelStatus.endpoint: must address one pod with {podIP} (e.g. http://{podIP}:8501): every "
+            "replica loads versions on its own, so a Service address would answer for a random replica"
+        )
+    return template
+
+
+def _address_map(value: object) -> tuple[tuple[IPNetwork, IPNetwork], ...]:
+    out = []
+    for source, target in _mapping(value, "modelStatus.addressMap").items():
+        key = f"modelStatus.addressMap.{source}"
+        try:
+            pair = (ipaddress.ip_network(source), ipaddress.ip_network(_str(target, key)))
+        except ValueError as error:
+            raise ConfigError(f"{key}: {error} (write networks such as 10.244.0.0/16)") from error
+        if pair[0].version != pair[1].version or pair[0].prefixlen != pair[1].prefixlen:
+            raise ConfigError(
+                f"{key}: {target} must be a network of the same IP version and size as {source}"
+            )
+        out.append(pair)
+    return tuple(out)
+
+
 def _model_status(value: object) -> ModelStatusConfig:
     m = _mapping(value, "modelStatus")
-    keys = {"pollSeconds", "inFlightPollSeconds", "timeoutSeconds", "endpointOverride"}
+    keys = {"pollSeconds", "inFlightPollSeconds", "timeoutSeconds", "endpoint", "addressMap"}
+    if "endpointOverride" in m:
+        raise ConfigError(
+            "modelStatus.endpointOverride: removed; the operator asks every ready pod, so set "
+            "modelStatus.endpoint to a template with {podIP} (default http://{podIP}:8501)"
+        )
     _check_keys(m, "modelStatus", keys)
     d = ModelStatusConfig()
-    override = m.get("endpointOverride")
     return ModelStatusConfig(
         poll_seconds=_number(m.get("pollSeconds", d.poll_seconds), "modelStatus.pollSeconds"),
         in_flight_poll_seconds=_number(
             m.get("inFlightPollSeconds", d.in_flight_poll_seconds), "modelStatus.inFlightPollSeconds"
         ),
         timeout_seconds=_number(m.get("timeoutSeconds", d.timeout_seconds), "modelStatus.timeoutSeconds"),
-        endpoint_override=None if override is None else _str(override, "modelStatus.endpointOverride"),
+        endpoint=_endpoint(m.get("endpoint", d.endpoint)),
+        address_map=_address_map(m.get("addressMap", {})),
     )
+
+
+def _request_rate(value: object) -> RequestRateConfig:
+    key = "autoscaling.requestRate"
+    m = _mapping(value, key)
+    _check_keys(m, key, {"provider", "prometheusAddress", "query", "metricName"})
+    d = RequestRateConfig()
+    provider = _str(m.get("provider", d.provider), f"{key}.provider")
+    if provider not in RequestRateProvider.ALL:
+        raise ConfigError(f"{key}.provider: {provider!r} is not one of {', '.join(RequestRateProvider.ALL)}")
+    address = m.get("prometheusAddress")
+    address = None if address is None else _str(address, f"{key}.prometheusAddress")
+    if provider == RequestRateProvider.KEDA and address is None:
+        raise ConfigError(
+            f"{key}.prometheusAddress: required with provider keda (the Prometheus that scrapes TF Serving, "
+            "e.g. http://prometheus.monitoring.svc:9090)"
+        )
+    query = _str(m.get("query", d.query), f"{key}.query")
+    try:
+        query.format(namespace="ns", name="md", model="m")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{key}.query: only {{namespace}}, {{name}} and {{model}} may be substituted (write {{{{ and "
+            f"}}}} for literal braces): {e}"
+        ) from e
+    return RequestRateConfig(
+        provider=provider,
+        prometheus_address=address,
+        query=query,
+        metric_name=_str(m.get("metricName", d.metric_name), f"{key}.metricName"),
+    )
+
+
+def _autoscaling(value: object) -> RequestRateConfig:
+    m = _mapping(value, "autoscaling")
+    _check_keys(m, "autoscaling", {"requestRate"})
+    return _request_rate(m.get("requestRate", {}))
 
 
 def _bool(value: object, key: str) -> bool:
@@ -266,6 +383,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "watchNamespaces": ("watch_namespaces", _namespaces),
     "pricing": ("pricing", lambda v: None if v is None else _pricing(v)),
     "modelStatus": ("model_status", _model_status),
+    "autoscaling": ("request_rate", _autoscaling),
     "progressDeadlineSeconds": (
         "progress_deadline_seconds",
         lambda v: int(_number(v, "progressDeadlineSeconds", integer=True)),

@@ -78,7 +78,13 @@ class Caches:
                     uid is None or (controller_ref(obj) or {}).get("uid") == uid
                 ):
                     objects[kind] = obj
-        return Children(objects=objects, pods=self.pods.get(key))
+        return Children(objects=objects, pods=self.pods.get(key), keda_autoscaler=self._keda_hpa(key))
+
+    def _keda_hpa(self, key: Key) -> Mapping[str, Any] | None:
+        """KEDA's HPA for this ModelDeployment's ScaledObject (informer.autoscaler_owner files it here)."""
+        store = self.children.get(("autoscaling/v2", "HorizontalPodAutoscaler"))
+        name = f"keda-hpa-{key[1]}"
+        return next((o for o in store.get(key) if o["metadata"]["name"] == name), None) if store else None
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Any
 
 import kopf
 
-from modeldeploy.config import OperatorConfig
+from modeldeploy.config import OperatorConfig, RequestRateProvider
 from modeldeploy.controller import Controller
-from modeldeploy.informer import Informers, slim
+from modeldeploy.informer import SCALED_OBJECTS, Informers, slim
 from modeldeploy.kube import ApiError, KubeClient, credentials_from_kopf
 from modeldeploy.workqueue import Key
 
@@ -183,7 +183,13 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         Runtime.credentials = kopf.login_via_client(settings=settings, **kwargs)
     client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 2))
     controller = PeeredController(config=Runtime.config, client=client, workers=Runtime.workers)
-    informers = Informers(client=client, on_change=controller.child_changed, namespaces=Runtime.namespaces)
+    keda = Runtime.config.request_rate.provider == RequestRateProvider.KEDA
+    informers = Informers(
+        client=client,
+        on_change=controller.child_changed,
+        namespaces=Runtime.namespaces,
+        extra_children=(SCALED_OBJECTS,) if keda else (),
+    )
     controller.caches.children = informers.children
     controller.caches.pods = informers.pods
     controller.synced = informers.synced

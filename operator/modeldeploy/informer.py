@@ -92,12 +92,28 @@ def slim_pod(body: Obj) -> dict[str, Any]:
     return result
 
 
+def autoscaler_owner(obj: Obj) -> Key | None:
+    """An HPA's ModelDeployment: the one controlling it, or, for the HPA KEDA makes from a ScaledObject
+    (keda-hpa-<name>, controlled by that ScaledObject), the ModelDeployment the ScaledObject is named
+    after. Status reads KEDA's HPA; the reconciler never takes it for its own (children_of picks by name)."""
+    owner = controller_of(obj)
+    if owner is not None:
+        return owner
+    meta = obj.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or ():
+        keda = ref.get("kind") == "ScaledObject" and str(ref.get("apiVersion", "")).startswith("keda.sh/")
+        if ref.get("controller") is True and keda and meta.get("namespace") and ref.get("name"):
+            return (str(meta["namespace"]), str(ref["name"]))
+    return None
+
+
 @dataclass(frozen=True)
 class Resource:
     api_version: str  # "v1", "apps/v1", ...
     plural: str
     kind: str
     slim: Slim = slim
+    owner_of: Callable[[Obj], Key | None] | None = None  # None: controller_of
 
     @property
     def kind_key(self) -> tuple[str, str]:
@@ -112,11 +128,16 @@ CHILDREN: tuple[Resource, ...] = (
     Resource("v1", "configmaps", "ConfigMap"),
     Resource("v1", "services", "Service"),
     Resource("apps/v1", "deployments", "Deployment"),
-    Resource("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    Resource(
+        "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", owner_of=autoscaler_owner
+    ),
     Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
     Resource("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
 )
 PODS = Resource("v1", "pods", "Pod", slim_pod)
+# Watched only when the operator renders ScaledObjects (request-rate provider keda): without KEDA's CRD
+# the watch would fail for ever.
+SCALED_OBJECTS = Resource("keda.sh/v1alpha1", "scaledobjects", "ScaledObject")
 
 
 def controller_ref(obj: Obj) -> Mapping[str, Any] | None:
@@ -342,6 +363,7 @@ class Informers:
     client: KubeClient
     on_change: Callable[[Key], None]
     namespaces: tuple[str, ...] = ()
+    extra_children: tuple[Resource, ...] = ()  # e.g. SCALED_OBJECTS, per the operator configuration
     children: dict[tuple[str, str], Store] = field(default_factory=dict)
     pods: Store = field(default_factory=lambda: Store(slim_pod, pod_owner))
     synced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -350,9 +372,10 @@ class Informers:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for resource in CHILDREN:
-            self.children[resource.kind_key] = Store(resource.slim)
-        pairs = [(r, self.children[r.kind_key]) for r in CHILDREN] + [(PODS, self.pods)]
+        kinds = (*CHILDREN, *self.extra_children)
+        for resource in kinds:
+            self.children[resource.kind_key] = Store(resource.slim, resource.owner_of or controller_of)
+        pairs = [(r, self.children[r.kind_key]) for r in kinds] + [(PODS, self.pods)]
         for resource, store in pairs:
             for namespace in self.namespaces or (None,):
                 informer = Informer(self.client, resource, store, self._changed, namespace)

@@ -1,16 +1,18 @@
-"""Live model state: ask TF Serving itself which versions it serves, instead of inferring it from pods.
+"""Live model state: ask TF Serving itself, on every ready pod, which versions it serves.
 
 A poller inside the operator process sends ``GET <endpoint>/v1/models/<model>`` (TF Serving's REST model
-status API) for every ModelDeployment that has at least one ready pod. Requests run concurrently with short
-timeouts, beside the reconcile workers, so a slow or unreachable TF Serving never delays a reconcile. When a
-result differs from the last one, the poller enqueues the ModelDeployment; the reconcile then turns the
-stored result into ``status.model`` and the ModelLoaded condition (and holds back version labels whose
-version is not AVAILABLE yet).
+status API) to each ready pod of every ModelDeployment. Requests run concurrently with short timeouts,
+beside the reconcile workers, so a slow or unreachable TF Serving never delays a reconcile. The answers of
+one ModelDeployment's pods form one ``ModelState``; when it differs from the last one, the poller enqueues
+the ModelDeployment, and the reconcile turns it into ``status.model`` and the ModelLoaded condition (and
+holds back moving a version label until its version is AVAILABLE on every ready pod).
 
-The endpoint is the model's Service, ``http://{name}.{namespace}.svc:8501``, unless the operator's
-configuration sets ``modelStatus.endpointOverride``: a template with the placeholders ``{name}``
-(ModelDeployment name), ``{namespace}`` and ``{model}`` (TF Serving model name), e.g.
-``http://127.0.0.1:8501`` for an operator run outside the cluster with a port-forward.
+Each pod is asked at its own address, because every replica loads versions on its own: through the
+Service one random replica would answer, and a label could move while the other replicas still lack its
+version. The endpoint is the template ``modelStatus.endpoint`` (default ``http://{podIP}:8501``; also
+``{podName}``, ``{name}``, ``{namespace}``, ``{model}``). ``modelStatus.addressMap`` rewrites pod IPs
+first (``{"10.244.0.0/16": "127.62.0.0/16"}`` keeps the host bits and swaps the prefix), for a pod network
+the operator reaches through a translation, such as the local cluster's emulated pods on loopback.
 
 The gRPC ModelService would need ``get_model_status_pb2``, which imports tensorflow; REST needs nothing.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import ipaddress
 import json
 import logging
 import math
@@ -34,7 +37,6 @@ from modeldeploy.config import ModelStatusConfig
 
 log = logging.getLogger("modeldeploy.modelstate")
 
-DEFAULT_ENDPOINT = "http://{name}.{namespace}.svc:8501"
 IN_FLIGHT_STATES = frozenset({"START", "LOADING", "UNLOADING"})
 AVAILABLE = "AVAILABLE"
 # How often the scheduler looks for polls that are due; polls themselves follow the configured periods.
@@ -47,7 +49,7 @@ Key = tuple[str, str]
 
 @dataclass(frozen=True)
 class VersionState:
-    """One model version as TF Serving reports it; ``error`` is empty when error_code is OK."""
+    """One model version as one TF Serving process reports it; ``error`` is empty when error_code is OK."""
 
     version: int
     state: str
@@ -55,28 +57,89 @@ class VersionState:
 
 
 @dataclass(frozen=True)
-class ModelState:
-    """The last answer (or failure) of TF Serving for one ModelDeployment.
+class PodAnswer:
+    """One ready pod's answer. ``versions`` is None when the pod could not be asked or gave no usable
+    answer; ``error`` then says why in words that stay the same from one failed poll to the next (so the
+    status does not churn). ``reachable`` is False when nothing answered (refused, DNS, timeout)."""
 
-    ``versions`` is None when TF Serving could not be asked or gave no usable answer; ``error`` then says
-    why in words that stay the same from one failed poll to the next (so the status does not churn).
-    """
-
-    model: str
+    pod: str
     versions: tuple[VersionState, ...] | None
     error: str | None = None
-    # False when nothing answered (connection refused, DNS, timeout): e.g. an operator outside the cluster
-    # or a NetworkPolicy. The status then says nothing about TF Serving rather than guessing.
     reachable: bool = True
 
+    def state_of(self, version: int) -> VersionState | None:
+        return next((v for v in self.versions or () if v.version == version), None)
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version across the ready pods: how many of the ``polled`` pods serve it (AVAILABLE)."""
+
+    version: int
+    state: str
+    available_on: int
+    polled: int
+    errors: tuple[str, ...] = ()  # "<pod>: <error>" for each pod that reports a failed load
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """TF Serving's answers for one ModelDeployment, one per ready pod, sorted by pod name."""
+
+    model: str
+    pods: tuple[PodAnswer, ...]
+
+    @property
+    def answered(self) -> tuple[PodAnswer, ...]:
+        return tuple(p for p in self.pods if p.versions is not None)
+
+    @property
+    def versions(self) -> tuple[VersionSummary, ...] | None:
+        """Every version any pod reports, aggregated; None when no pod gave a usable answer."""
+        answered = self.answered
+        if not answered:
+            return None
+        numbers = sorted({v.version for p in answered for v in p.versions or ()})
+        return tuple(self._summary(n) for n in numbers)
+
+    @property
+    def error(self) -> str | None:
+        """Why no pod gave a usable answer (None when one did)."""
+        if self.answered or not self.pods:
+            return None
+        first = self.pods[0].error or "no answer"
+        more = f" (and {len(self.pods) - 1} more ready pods)" if len(self.pods) > 1 else ""
+        return f"pod {self.pods[0].pod}: {first}{more}"
+
+    @property
+    def reachable(self) -> bool:
+        return any(p.reachable for p in self.pods)
+
+    def _summary(self, number: int) -> VersionSummary:
+        states = [p.state_of(number) for p in self.pods]
+        on = sum(1 for s in states if s is not None and s.state == AVAILABLE)
+        errors = tuple(f"{p.pod}: {s.error}" for p, s in zip(self.pods, states, strict=True) if s and s.error)
+        if on == len(self.pods):
+            state = AVAILABLE
+        else:
+            # The state of the pods that lag behind: what still has to happen on them.
+            lagging = [
+                s.state if s is not None else "NOT_LOADED"
+                for s in states
+                if s is None or s.state != AVAILABLE
+            ]
+            state = max(set(lagging), key=lambda x: (lagging.count(x), x))
+        return VersionSummary(number, state, on, len(self.pods), errors)
+
     def state_of(self, version: int) -> str | None:
-        for v in self.versions or ():
-            if v.version == version:
-                return v.state
-        return None
+        summary = next((v for v in self.versions or () if v.version == version), None)
+        return summary.state if summary else None
 
     def available(self, version: int) -> bool:
-        return self.state_of(version) == AVAILABLE
+        """AVAILABLE on every ready pod (a pod that did not answer does not count as serving it)."""
+        return bool(self.pods) and all(
+            (s := p.state_of(version)) is not None and s.state == AVAILABLE for p in self.pods
+        )
 
 
 class ModelStatusError(ValueError):
@@ -110,14 +173,34 @@ def parse_model_status(body: object) -> tuple[VersionState, ...]:
     return tuple(sorted(versions, key=lambda v: v.version))
 
 
-def endpoint_for(config: ModelStatusConfig, name: str, namespace: str, model: str) -> str:
-    """The base URL (scheme, host, port) of TF Serving's REST API for one ModelDeployment."""
-    template = config.endpoint_override or DEFAULT_ENDPOINT
-    return template.format(name=name, namespace=namespace, model=model).rstrip("/")
+def translate_address(config: ModelStatusConfig, ip: str) -> str:
+    """The pod IP after ``modelStatus.addressMap``: the first prefix that holds it is swapped."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    for source, target in config.address_map:
+        if address.version == source.version and address in source:
+            offset = int(address) - int(source.network_address)
+            return str(target.network_address + offset)
+    return ip
 
 
-def status_url(config: ModelStatusConfig, name: str, namespace: str, model: str) -> str:
-    return f"{endpoint_for(config, name, namespace, model)}/v1/models/{model}"
+def endpoint_for(
+    config: ModelStatusConfig, pod: Mapping[str, Any], name: str, namespace: str, model: str
+) -> str:
+    """The base URL (scheme, host, port) of TF Serving's REST API in one pod."""
+    ip = translate_address(config, str((pod.get("status") or {}).get("podIP") or ""))
+    host = f"[{ip}]" if ":" in ip else ip
+    pod_name = str((pod.get("metadata") or {}).get("name") or "")
+    url = config.endpoint.format(podIP=host, podName=pod_name, name=name, namespace=namespace, model=model)
+    return url.rstrip("/")
+
+
+def status_url(
+    config: ModelStatusConfig, pod: Mapping[str, Any], name: str, namespace: str, model: str
+) -> str:
+    return f"{endpoint_for(config, pod, name, namespace, model)}/v1/models/{model}"
 
 
 def model_name_of(md: Mapping[str, Any]) -> str:
@@ -152,45 +235,53 @@ def in_flight(md: Mapping[str, Any], state: ModelState | None) -> bool:
     """Whether something is changing: a version loads or unloads, a label or listed version waits."""
     if state is None or state.versions is None:
         return False
-    if any(v.state in IN_FLIGHT_STATES for v in state.versions):
+    if any(v.state in IN_FLIGHT_STATES for p in state.answered for v in p.versions or ()):
         return True
     wanted = set(wanted_labels(md).values()) | set(specific_versions(md))
     return any(not state.available(v) for v in wanted)
 
 
-def has_ready_pod(pods: Iterable[Mapping[str, Any]]) -> bool:
+def ready_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Pods TF Serving can be asked in: Ready, not terminating, with an IP; sorted by name."""
+    out = []
     for pod in pods:
         meta = pod.get("metadata") or {}
-        if meta.get("deletionTimestamp"):
+        status = pod.get("status") or {}
+        if meta.get("deletionTimestamp") or not status.get("podIP"):
             continue
-        for condition in (pod.get("status") or {}).get("conditions") or ():
+        for condition in status.get("conditions") or ():
             if condition.get("type") == "Ready" and condition.get("status") == "True":
-                return True
-    return False
+                out.append(pod)
+                break
+    return sorted(out, key=lambda p: str((p.get("metadata") or {}).get("name")))
 
 
-async def fetch_model_state(
-    session: aiohttp.ClientSession, url: str, model: str, timeout: float
-) -> ModelState:
-    """One poll. Never raises for network or protocol trouble: the failure becomes ``error``."""
+def _names(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [str((p.get("metadata") or {}).get("name")) for p in pods]
+
+
+def has_ready_pod(pods: Iterable[Mapping[str, Any]]) -> bool:
+    return bool(ready_pods(pods))
+
+
+async def fetch_model_state(session: aiohttp.ClientSession, url: str, pod: str, timeout: float) -> PodAnswer:
+    """One poll of one pod. Never raises for network or protocol trouble: the failure becomes ``error``."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             text = await response.text()
             if response.status == 404:
                 # TF Serving answers 404 with {"error": "Servable not found ..."} until the model is known.
-                return ModelState(model, versions=(), error=None)
+                return PodAnswer(pod, versions=(), error=None)
             if response.status != 200:
                 detail = _error_text(text)
-                return ModelState(model, None, f"TF Serving at {url} answered HTTP {response.status}{detail}")
-            return ModelState(model, parse_model_status(json.loads(text)))
+                return PodAnswer(pod, None, f"TF Serving at {url} answered HTTP {response.status}{detail}")
+            return PodAnswer(pod, parse_model_status(json.loads(text)))
     except TimeoutError:
-        return ModelState(model, None, f"TF Serving at {url} did not answer within {timeout:g}s", False)
+        return PodAnswer(pod, None, f"TF Serving at {url} did not answer within {timeout:g}s", False)
     except aiohttp.ClientError:
-        return ModelState(model, None, f"cannot connect to TF Serving at {url}", False)
+        return PodAnswer(pod, None, f"cannot connect to TF Serving at {url}", False)
     except (ValueError, ModelStatusError) as error:
-        return ModelState(
-            model, None, f"TF Serving at {url} gave an answer that is not a model status: {error}"
-        )
+        return PodAnswer(pod, None, f"TF Serving at {url} gave an answer that is not a model status: {error}")
 
 
 def _error_text(text: str) -> str:
@@ -204,7 +295,7 @@ def _error_text(text: str) -> str:
 
 @dataclass
 class ModelPoller:
-    """Polls TF Serving for every ModelDeployment with a ready pod; started and stopped by the Controller.
+    """Polls TF Serving in every ready pod of every ModelDeployment; started and stopped by the Controller.
 
     ``models`` and ``pods`` are the controller's caches (read-only here); ``notify`` is called with the
     key of a ModelDeployment whose model state changed (the controller enqueues a reconcile). The
@@ -218,6 +309,7 @@ class ModelPoller:
     pods: Callable[[Key], Sequence[Mapping[str, Any]]]
     notify: Callable[[Key], None]
     states: dict[Key, ModelState] = field(default_factory=dict)
+    requests: int = 0  # status requests sent, for tests and debugging
     # When each watched model's next poll is due (inf while one runs); the heap orders (due, key) and may
     # hold outdated entries, which are skipped (an entry counts only while _due[key] still equals it).
     _due: dict[Key, float] = field(default_factory=dict)
@@ -228,7 +320,9 @@ class ModelPoller:
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession()
+        # A fresh connection per poll: pod IPs are reused, and a kept-alive connection could still reach
+        # whatever held the address before (polls are few: keep-alive would save little).
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         for key in list(self.models):
             self.changed(key)
         self._task = asyncio.create_task(self._run(), name="modeldeploy-model-poller")
@@ -251,18 +345,21 @@ class ModelPoller:
             self._set_due(key, 0.0)
 
     def changed(self, key: Key) -> None:
-        """A ModelDeployment or one of its pods changed: start watching it, or stop and forget its state."""
-        if self._pollable(key):
-            if key not in self._due:
-                self._set_due(key, 0.0)
-        else:
+        """A ModelDeployment or one of its pods changed: start watching it, ask its pods now when the set
+        of ready pods is not the one last asked (a pod became ready), or stop and forget its state."""
+        pods = self._ready(key)
+        if not pods:
             self._forget(key)
+            return
+        asked = self._asked(key)
+        if key not in self._due or (key not in self._running and asked not in (None, _names(pods))):
+            self._set_due(key, 0.0)
 
-    def _pollable(self, key: Key) -> bool:
+    def _ready(self, key: Key) -> list[Mapping[str, Any]]:
         md = self.models.get(key)
         if md is None or md.get("metadata", {}).get("deletionTimestamp"):
-            return False
-        return has_ready_pod(self.pods(key))
+            return []
+        return ready_pods(self.pods(key))
 
     def _forget(self, key: Key) -> None:
         self._due.pop(key, None)
@@ -298,28 +395,41 @@ class ModelPoller:
             due, key = heapq.heappop(self._heap)
             if self._due.get(key) != due or key in self._running:
                 continue  # outdated entry: the key was rescheduled or forgotten since
-            if not self._pollable(key):
+            pods = self._ready(key)
+            if not pods:
                 self._forget(key)
                 continue
             self._set_due(key, float("inf"))  # set properly when the poll ends
             budget -= 1
             md = self.models[key]
-            self._running[key] = asyncio.create_task(self._poll(key, md), name=f"modeldeploy-poll-{key}")
+            self._running[key] = asyncio.create_task(
+                self._poll(key, md, pods), name=f"modeldeploy-poll-{key}"
+            )
 
-    async def _poll(self, key: Key, md: Mapping[str, Any]) -> None:
-        assert self._session is not None
-        model = model_name_of(md)
-        url = status_url(self.config, key[1], key[0], model)
+    def _asked(self, key: Key) -> list[str] | None:
+        state = self.states.get(key)
+        return [p.pod for p in state.pods] if state is not None else None
+
+    async def _poll(self, key: Key, md: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> None:
         try:
-            async with self._limit:
-                state = await fetch_model_state(self._session, url, model, self.config.timeout_seconds)
-            self.record(key, state)
+            answers = await asyncio.gather(*(self._ask(key, md, pod) for pod in pods))
+            self.record(key, ModelState(model_name_of(md), tuple(answers)))
         except Exception as error:  # a bug must not stop this model's polls for good
             log.warning("model status poll failed", extra={"md": f"{key[0]}/{key[1]}", "error": repr(error)})
             if key in self._due:
                 self._set_due(key, time.monotonic() + self.config.poll_seconds)
         finally:
             self._running.pop(key, None)
+            self.changed(key)  # pods that became ready or went while the poll ran
+
+    async def _ask(self, key: Key, md: Mapping[str, Any], pod: Mapping[str, Any]) -> PodAnswer:
+        assert self._session is not None
+        model = model_name_of(md)
+        url = status_url(self.config, pod, key[1], key[0], model)
+        async with self._limit:
+            self.requests += 1
+            name = str(pod["metadata"]["name"])
+            return await fetch_model_state(self._session, url, name, self.config.timeout_seconds)
 
     def record(self, key: Key, state: ModelState) -> None:
         md = self.models.get(key)

@@ -22,8 +22,9 @@ class ConditionType:
     # kstatus' abnormal-true pair (sigs.k8s.io/cli-utils pkg/kstatus), read by Flux and kpt.
     RECONCILING: Final = "Reconciling"  # working towards the latest generation, and can get there
     STALLED: Final = "Stalled"  # cannot get there without a fix; same reason as Degraded
+    AUTOSCALING: Final = "Autoscaling"  # the autoscaler can read its metrics and scale (spec.autoscaling)
 
-    ALL: Final = (READY, AVAILABLE, PROGRESSING, DEGRADED, RECONCILING, STALLED, MODEL_LOADED)
+    ALL: Final = (READY, AVAILABLE, PROGRESSING, DEGRADED, RECONCILING, STALLED, MODEL_LOADED, AUTOSCALING)
 
 
 class Phase:
@@ -73,6 +74,13 @@ MODEL_DOWNLOAD_FAILED: Final = "ModelDownloadFailed"  # the storage init contain
 CRASH_LOOP_BACK_OFF: Final = "CrashLoopBackOff"  # TF Serving keeps exiting
 MODEL_LOAD_FAILED: Final = "ModelLoadFailed"
 
+# The Autoscaling condition (autoscaling_status.py); the HPA's own reason is quoted in the message.
+SCALING_ACTIVE: Final = "ScalingActive"  # the autoscaler computes replica counts from its metrics
+SCALING_LIMITED: Final = "ScalingLimited"  # it wants more replicas than spec.autoscaling.maxReplicas
+SCALING_INACTIVE: Final = "ScalingInactive"  # it cannot compute a count (metrics missing)
+UNABLE_TO_SCALE: Final = "UnableToScale"  # it cannot read or change the scale (or KEDA is not ready)
+AUTOSCALER_PENDING: Final = "AutoscalerPending"  # no autoscaler, or no count computed, yet
+
 ALL_REASONS: Final = (
     MINIMUM_REPLICAS_AVAILABLE,
     NEW_REPLICA_SET_AVAILABLE,
@@ -100,4 +108,9 @@ ALL_REASONS: Final = (
     MODEL_DOWNLOAD_FAILED,
     CRASH_LOOP_BACK_OFF,
     MODEL_LOAD_FAILED,
+    SCALING_ACTIVE,
+    SCALING_LIMITED,
+    SCALING_INACTIVE,
+    UNABLE_TO_SCALE,
+    AUTOSCALER_PENDING,
 )

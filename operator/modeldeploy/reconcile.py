@@ -20,19 +20,22 @@ from modeldeploy.config import OperatorConfig
 from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
 from modeldeploy.desired import build_children
+from modeldeploy.desired.autoscaler import uses_keda
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.informer import controller_ref
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
-from modeldeploy.modelstate import ModelState, wanted_labels
+from modeldeploy.modelstate import ModelState, VersionSummary, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.status import Observed, compute_status, status_changed
 
 ChildKey = tuple[str, str]  # (apiVersion, kind)
+MAX_ERROR_CHARS = 4096  # the CRD's maxLength for status.model.versions[].error
 
 # Children that exist only for some specs; when the spec stops wanting one, it is deleted.
 OPTIONAL_KINDS: tuple[ChildKey, ...] = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
     ("networking.k8s.io/v1", "NetworkPolicy"),  # when the operator configuration turns it off
 )
 
@@ -43,6 +46,8 @@ class Children:
 
     objects: Mapping[ChildKey, Mapping[str, Any]] = field(default_factory=dict)
     pods: Sequence[Mapping[str, Any]] = ()
+    # Not a child: the HPA KEDA makes from our ScaledObject (keda-hpa-<name>), read for status only.
+    keda_autoscaler: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -105,12 +110,12 @@ def labels_to_apply(
 ) -> dict[str, int]:
     """The version labels to write into models.config.
 
-    TF Serving refuses to point a label at a version that is not loaded (unless started with
-    --allow_version_labels_for_unavailable_models) and then rejects the whole config reload. So while TF
-    Serving reports a label's new version as not AVAILABLE, the label keeps the version it points at now
-    (if that one is still AVAILABLE and still wanted), or is left out. When TF Serving's state is unknown
-    (no ready pod, unreachable) the labels are written as specified: at start-up TF Serving loads every
-    version before it assigns labels.
+    The pods run with --allow_version_labels_for_unavailable_models, so TF Serving takes a label that is
+    not in use yet for a version that is not loaded (server_core.cc; without the flag the start-up itself
+    fails). Moving a label in use to a version that is not AVAILABLE is still refused, and the whole config
+    reload with it. So while the new version is not AVAILABLE on every ready pod, the label keeps the
+    version it points at now (if that one is AVAILABLE everywhere and still wanted), or is left out. When
+    TF Serving's state is unknown (no ready pod, nobody answers) the labels are written as specified.
     """
     wanted = dict(spec.model.version_labels)
     if state is None or state.versions is None:
@@ -118,12 +123,12 @@ def labels_to_apply(
     policy = spec.model.version_policy
     out = {}
     for label, version in wanted.items():
-        if state.available(version):
+        previous = (applied or {}).get(label)
+        if previous is None or previous == version or state.available(version):
             out[label] = version
             continue
-        previous = (applied or {}).get(label)
         still_wanted = policy.kind != "specific" or previous in policy.versions
-        if previous is not None and state.available(previous) and still_wanted:
+        if state.available(previous) and still_wanted:
             out[label] = previous
     return out
 
@@ -147,6 +152,18 @@ def desired_for(
     return spec, [with_owner(obj, md) for obj in build_children(spec, config)], None
 
 
+def current_failure(spec: ModelDeploymentSpec | None, state: ModelState, version: VersionSummary) -> bool:
+    """Whether a version's load error still matters. TF Serving keeps a failed version in END with its
+    error until the process ends (servable_state_monitor.cc), so an error stops counting once the policy no
+    longer wants that version or a newer version is AVAILABLE on every ready pod."""
+    if not version.errors:
+        return False
+    policy = spec.model.version_policy if spec else None
+    if policy is not None and policy.kind == "specific" and version.version not in policy.versions:
+        return False
+    return not any(v.version > version.version and state.available(v.version) for v in state.versions or ())
+
+
 def model_observations(
     md: Mapping[str, Any],
     spec: ModelDeploymentSpec | None,
@@ -154,7 +171,7 @@ def model_observations(
     desired: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The Observed fields that come from TF Serving's model status (empty when it was not asked)."""
-    if state is None or not state.reachable:
+    if state is None:
         return {}
     if state.versions is None:
         return {"model_status_error": state.error}
@@ -162,12 +179,19 @@ def model_observations(
     applied = applied_labels(configmap) or {}
     versions = []
     for v in state.versions:
-        entry: dict[str, Any] = {"version": v.version, "state": v.state}
+        entry: dict[str, Any] = {
+            "version": v.version,
+            "state": v.state,
+            "availableReplicas": v.available_on,
+            "replicas": v.polled,
+        }
         pointing = sorted(label for label, target in applied.items() if target == v.version)
         if pointing:
             entry["labels"] = pointing
-        if v.error:
-            entry["error"] = v.error
+        if v.errors:
+            more = f" (and {len(v.errors) - 1} more pods)" if len(v.errors) > 1 else ""
+            text = f"on pod {v.errors[0]}{more}"[:MAX_ERROR_CHARS]
+            entry["error" if current_failure(spec, state, v) else "lastError"] = text
         versions.append(entry)
     labels = []
     for name, version in sorted(wanted_labels(md).items() if spec else ()):
@@ -257,6 +281,12 @@ async def reconcile(
         gpu_summary=spec.gpu_summary() if spec else None,
         wants_replicas=spec.wanted_replicas() if spec else 0,
         cost=hourly_cost(config.pricing, spec.resources, ready) if spec else None,
+        autoscaled=spec is not None and spec.autoscaling is not None,
+        keda=spec is not None and uses_keda(spec, config),
+        autoscaler=children.keda_autoscaler
+        if spec is not None and uses_keda(spec, config)
+        else children.objects.get(("autoscaling/v2", "HorizontalPodAutoscaler")),
+        scaled_object=children.objects.get(("keda.sh/v1alpha1", "ScaledObject")),
         **model_observations(md, spec, model_state, desired),
     )
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))

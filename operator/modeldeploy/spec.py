@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy import spec_fields as rules
-from modeldeploy.config import OperatorConfig
+from modeldeploy.config import OperatorConfig, RequestRateProvider
 from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec_fields import SpecError as SpecError  # re-exported: the contract names spec.SpecError
 
@@ -97,10 +97,17 @@ class Resources:
 
 @dataclass(frozen=True)
 class Autoscaling:
+    """spec.autoscaling. CPU mode by default; request-rate mode when ``requests_per_second`` is set.
+
+    ``target_cpu_utilization`` is None only in request-rate mode without an explicit CPU target.
+    """
+
     max_replicas: int
     min_replicas: int = 1
-    target_cpu_utilization: int = 80
+    target_cpu_utilization: int | None = 80
     metrics: tuple[Mapping[str, Any], ...] = ()
+    requests_per_second: str | None = None  # per replica, a decimal quantity string (e.g. "50", "0.5")
+    scale_down_stabilization_seconds: int | None = None  # None: the autoscaler's default (300 s)
 
 
 @dataclass(frozen=True)
@@ -329,24 +336,83 @@ def _resources(value: object, config: OperatorConfig) -> Resources:
     return Resources(cpu=cpu, memory=memory, gpu=GpuRequest(count=count, type=gpu_type))
 
 
-def _autoscaling(value: object) -> Autoscaling | None:
+_AUTOSCALING_KEYS = {
+    "minReplicas",
+    "maxReplicas",
+    "targetCPUUtilization",
+    "requestsPerSecond",
+    "scaleDownStabilizationSeconds",
+    "metrics",
+}
+
+
+def _autoscaling(value: object, config: OperatorConfig) -> Autoscaling | None:
     f = "spec.autoscaling"
     if value is None:
         return None
     m = rules.obj(value, f)
-    rules.known_keys(m, f, {"minReplicas", "maxReplicas", "targetCPUUtilization", "metrics"})
+    rules.known_keys(m, f, _AUTOSCALING_KEYS)
     if m.get("maxReplicas") is None:
         raise SpecError(f"{f}.maxReplicas", "is required", "set the most replicas the autoscaler may create")
     high = rules.integer(m["maxReplicas"], f"{f}.maxReplicas", 1, 1000)
-    low = _int(m, "minReplicas", f, 1, 1000, 1)
+    low = _int(m, "minReplicas", f, 0, 1000, 1)
     if low > high:
         raise SpecError(
             f"{f}.minReplicas", f"{low} is greater than maxReplicas {high}", "lower it or raise maxReplicas"
         )
-    target = _int(m, "targetCPUUtilization", f, 1, 100, 80)
+    rps = None
+    if m.get("requestsPerSecond") is not None:
+        rps = rules.quantity(m["requestsPerSecond"], f"{f}.requestsPerSecond", memory=False)
+    if low == 0:
+        _check_scale_to_zero(config, rps, f"{f}.minReplicas")
+    if rps is not None:
+        _check_request_rate_provider(config, f"{f}.requestsPerSecond")
+    # In request-rate mode the CPU target is added only when asked for: without metrics-server a CPU
+    # metric would keep the autoscaler from ever scaling down.
+    target = _opt_int(m, "targetCPUUtilization", f, 1, 100)
+    if target is None and rps is None:
+        target = 80
+    window = _opt_int(m, "scaleDownStabilizationSeconds", f, 0, 3600)
     metrics = rules.array(_get(m, "metrics", []), f"{f}.metrics")
     checked = tuple(rules.metric(x, f"{f}.metrics[{i}]") for i, x in enumerate(metrics))
-    return Autoscaling(min_replicas=low, max_replicas=high, target_cpu_utilization=target, metrics=checked)
+    if checked and rps is not None and config.request_rate.provider == RequestRateProvider.KEDA:
+        raise SpecError(
+            f"{f}.metrics",
+            "cannot be combined with requestsPerSecond under the KEDA provider (KEDA builds its own "
+            "HorizontalPodAutoscaler from triggers, not from MetricSpecs)",
+            "remove spec.autoscaling.metrics, or remove requestsPerSecond to scale with a plain HPA",
+        )
+    return Autoscaling(
+        min_replicas=low,
+        max_replicas=high,
+        target_cpu_utilization=target,
+        metrics=checked,
+        requests_per_second=rps,
+        scale_down_stabilization_seconds=window,
+    )
+
+
+def _check_request_rate_provider(config: OperatorConfig, f: str) -> None:
+    if config.request_rate.provider == RequestRateProvider.NONE:
+        raise SpecError(
+            f,
+            "needs a request-rate metrics provider, and this operator has none configured",
+            "install KEDA and Prometheus and set the operator's autoscaling.requestRate.provider: keda (with "
+            "prometheusAddress), or serve the rate through a custom metrics adapter and set provider: "
+            "customMetrics; or remove requestsPerSecond to scale on CPU",
+        )
+
+
+def _check_scale_to_zero(config: OperatorConfig, rps: str | None, f: str) -> None:
+    if rps is None or config.request_rate.provider != RequestRateProvider.KEDA:
+        why = "needs requestsPerSecond" if rps is None else "needs the KEDA request-rate provider"
+        raise SpecError(
+            f,
+            f"0 (scale to zero) {why}: a HorizontalPodAutoscaler cannot scale from zero, and nothing "
+            "would wake the model",
+            "set minReplicas to 1 or more, or set requestsPerSecond with the operator's "
+            "autoscaling.requestRate.provider: keda",
+        )
 
 
 def _placement(value: object, resources: Resources, config: OperatorConfig) -> Placement:
@@ -383,7 +449,7 @@ def parse_spec(
     model = _model(m.get("model"), name)
     runtime = _runtime(m.get("runtime"), config)
     resources = _resources(m.get("resources"), config)
-    autoscaling = _autoscaling(m.get("autoscaling"))
+    autoscaling = _autoscaling(m.get("autoscaling"), config)
     replicas = 1
     if m.get("replicas") is not None:
         replicas = rules.integer(m["replicas"], "spec.replicas", 0, 1000)

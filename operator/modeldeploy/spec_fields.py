@@ -56,6 +56,9 @@ MANAGED_FLAGS = {
     "batching_parameters_file": "set spec.runtime.batching",
     "model_name": "set spec.model.name",
     "model_base_path": "set spec.model.uri",
+    "allow_version_labels_for_unavailable_models": (
+        "the operator always sets it so that spec.model.versionLabels can name versions still loading"
+    ),
 }
 
 

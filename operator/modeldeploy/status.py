@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
+from modeldeploy.autoscaling_status import scaling_state
 from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
 from modeldeploy.messages import CONDITION_MESSAGE_MAX, bounded
 from modeldeploy.reasons import ConditionType, Phase
@@ -49,6 +50,7 @@ OWNED_KEYS = frozenset(
         "endpoints",
         "model",
         "cost",
+        "autoscaler",
         "conditions",
     }
 )
@@ -97,6 +99,12 @@ class Observed:
     model_status_error: str | None = None  # why TF Serving could not be asked (ModelLoaded Unknown)
     expected_versions: Sequence[int] = ()  # versionPolicy.specific: each must become AVAILABLE
     cost: Mapping[str, str] | None = None
+    # The autoscaler, when the applied spec has spec.autoscaling: the HPA scaling the Deployment (ours, or
+    # KEDA's) and, with KEDA, the ScaledObject. ``autoscaled`` False leaves the Autoscaling condition out.
+    autoscaled: bool = False
+    keda: bool = False
+    autoscaler: Mapping[str, Any] | None = None
+    scaled_object: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,7 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     spec = _map(md.get("spec"))
     problem = _pod_problem(observed.pods, spec)
     current = min(_current_ready(rollout, observed.pods), wanted)
-    model_loaded = _model_loaded(observed, model)
+    model_loaded = _model_loaded(observed, model, str(_map(spec.get("model")).get("uri") or "spec.model.uri"))
     degraded = _degraded(observed, rollout, problem, model, spec, namespace)
     facts = _Facts(observed, rollout, wanted, current, problem, model, generation, spec)
     ready = _ready(facts, model_loaded, degraded)
@@ -176,6 +184,12 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
     ]
     if model_loaded is not None:
         conditions.append(model_loaded)
+    scaling = None
+    if observed.autoscaled:
+        scaling = scaling_state(name, observed.autoscaler, observed.scaled_object, observed.keda)
+        conditions.append(
+            _Condition(ConditionType.AUTOSCALING, scaling.status, scaling.reason, scaling.message)
+        )
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": _phase(observed, rollout, conditions),
@@ -200,6 +214,8 @@ def compute_status(md: Mapping[str, Any], observed: Observed, now: datetime) -> 
         status["model"]["labels"] = [_plain(v) for v in observed.model_labels]
     if observed.cost is not None:
         status["cost"] = dict(observed.cost)
+    if scaling is not None and scaling.summary is not None:
+        status["autoscaler"] = scaling.summary
     old_conditions = _map(md.get("status")).get("conditions")
     status["conditions"] = _stamp(conditions, old_conditions, generation, now)
     return status
@@ -265,6 +281,8 @@ def _ready(f: _Facts, model_loaded: _Condition | None, degraded: _Condition) -> 
         return _Condition(t, False, model_loaded.reason, model_loaded.message)
     if wanted == 0:
         message = "Scaled to zero: no TF Serving pod runs. Set spec.replicas above 0 to serve the model."
+        if o.keda:
+            message = "Scaled to zero by KEDA: no TF Serving pod runs until the request rate wakes it."
         return _Condition(t, True, reasons.SCALED_TO_ZERO, message)
     message = f"{current}/{wanted} replicas serve model {model} and run generation {generation}."
     return _Condition(t, True, reasons.MINIMUM_REPLICAS_AVAILABLE, message)
@@ -322,6 +340,8 @@ def _available(f: _Facts) -> _Condition:
         return _Condition(t, False, *_no_children(o, model))
     if wanted == 0:
         message = "No replica is wanted (spec.replicas is 0), so the model does not serve requests."
+        if o.keda:
+            message = "KEDA scaled the model to zero replicas; requests fail until it brings one back."
         return _Condition(t, False, reasons.SCALED_TO_ZERO, message)
     floor, why = _minimum_available(f.spec, wanted, o.spec_error is not None)
     # No running counts here (READY, status.replicas and readyReplicas have them): a message that changes
@@ -434,12 +454,12 @@ _ROLLING_OUT = (
 _LOADING_STATES = frozenset({"START", "LOADING"})
 
 
-def _model_loaded(o: Observed, model: str) -> _Condition | None:
-    """What TF Serving itself says about the model; None when it was not asked (no ready pod yet)."""
+def _model_loaded(o: Observed, model: str, uri: str) -> _Condition | None:
+    """What TF Serving itself says about the model; None when no pod runs it yet."""
     t = ConditionType.MODEL_LOADED
     if o.model_versions is None:
         if o.model_status_error is None:
-            return None
+            return _initial_load(o, model, uri)
         message = f"Cannot read the state of model {model} from TF Serving: {o.model_status_error}."
         return _Condition(t, None, reasons.MODEL_STATUS_UNKNOWN, message)
     versions = {_int(v.get("version")): str(v.get("state") or "") for v in o.model_versions}
@@ -460,8 +480,14 @@ def _model_loaded(o: Observed, model: str) -> _Condition | None:
                 else "it is left out of the model config"
             )
             state = label.get("state") or "NOT_LOADED"
+            hint = (
+                f" (TF Serving has not loaded it: check that spec.model.versionPolicy loads version "
+                f"{label.get('version')} and that {uri}/{label.get('version')} exists)"
+                if state == "NOT_LOADED"
+                else ""
+            )
             parts.append(
-                f"label {label.get('name')} waits for version {label.get('version')} ({state}); {keep} "
+                f"label {label.get('name')} waits for version {label.get('version')} ({state}){hint}; {keep} "
                 "until that version is AVAILABLE"
             )
         return _Condition(t, False, reasons.LABEL_WAITING, f"Model {model}: " + "; ".join(parts) + ".")
@@ -475,7 +501,8 @@ def _model_loaded(o: Observed, model: str) -> _Condition | None:
     if missing:
         listed = ", ".join(f"{n} ({versions.get(n) or 'not loaded yet'})" for n in missing)
         message = (
-            f"Model {model}: version(s) listed in spec.model.versionPolicy.specific not AVAILABLE: {listed}."
+            f"Model {model}: version(s) listed in spec.model.versionPolicy.specific not AVAILABLE: {listed}. "
+            f"TF Serving loads a listed version once its directory exists (e.g. {uri}/{missing[0]})."
         )
         return _Condition(t, False, reasons.MODEL_LOADING, message)
     available = sorted(n for n, state in versions.items() if state == "AVAILABLE")
@@ -487,6 +514,22 @@ def _model_loaded(o: Observed, model: str) -> _Condition | None:
         f"; labels {labels}." if labels else "."
     )
     return _Condition(t, True, reasons.MODEL_AVAILABLE, message)
+
+
+def _initial_load(o: Observed, model: str, uri: str) -> _Condition | None:
+    """No pod is ready, but TF Serving runs in some: it opens its ports only after the initial load
+    (server_core.cc waits until every version the policy names is loaded or has failed), and a base path
+    holding none of those versions keeps it waiting for good."""
+    loading = _loading_pods(o.pods)
+    if not loading or any(_pod_condition(p, "Ready") for p in _live(o.pods)):
+        return None
+    message = (
+        f"TF Serving in {loading} pod(s) has not finished loading model {model}: it serves only once every "
+        f"version spec.model.versionPolicy names is loaded or failed, and waits as long as {uri} holds none "
+        f"of them. A large model takes a while; if this lasts, check that {uri} holds numeric version "
+        f"directories (1/, 2/, ...) with the versions the policy names."
+    )
+    return _Condition(ConditionType.MODEL_LOADED, False, reasons.MODEL_LOADING, message)
 
 
 def _phase(o: Observed, r: _Rollout, conditions: Sequence[_Condition]) -> str:
@@ -634,6 +677,10 @@ def _config_problem(pod: str, waiting: Mapping[str, Any]) -> _Problem:
     return _Problem(reasons.CONTAINER_CONFIG_ERROR, message)
 
 
+# A line of the flag list main.cc prints when Flags::Parse fails: "\t--port=8500   \tint32\t".
+_USAGE_LINE = re.compile(r"--\w+=.*\t(int32|int64|bool|string|float)\b")
+
+
 def _crash_problem(pod: str, terminated: Mapping[str, Any], spec: Mapping[str, Any]) -> _Problem:
     if terminated.get("reason") == "OOMKilled":
         memory = _map(spec.get("resources")).get("memory", "the default")
@@ -642,6 +689,15 @@ def _crash_problem(pod: str, terminated: Mapping[str, Any], spec: Mapping[str, A
         )
         return _Problem(reasons.CRASH_LOOP_BACK_OFF, message)
     detail = str(terminated.get("message") or terminated.get("reason") or "no message").strip()
+    if _USAGE_LINE.search(detail):
+        # main.cc prints its flag list when Flags::Parse fails; the kubelet's 2 KiB log tail usually cuts
+        # off the line naming the flag, so the user's own flags are named instead.
+        interpret = [line for line in detail.splitlines() if line.startswith("Couldn't interpret value")]
+        args = _map(spec.get("runtime")).get("args") or []
+        yours = f" (spec.runtime.args: {' '.join(map(str, args))})" if args else ""
+        detail = (interpret[0] + " " if interpret else "") + (
+            f"TF Serving rejected a flag value in its command line and printed its usage{yours}"
+        )
     message = (
         f"Pod {pod}: TF Serving keeps exiting (exit code {_int(terminated.get('exitCode'))}: {detail}); "
         f"check spec.runtime.args and spec.runtime.version."

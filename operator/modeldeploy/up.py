@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import cache_dir, project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.localcluster.samples import seed_model_store
 
 STATE_FILE = "up.json"
 # The demo's operator configuration: the defaults plus an example price table (the Cost column).
@@ -68,6 +71,7 @@ def _show_until_ready(cluster: LocalCluster, timeout: float, operator: OperatorP
 def _reuse(workdir: Path, pid: int, samples: Path, timeout: float) -> int:
     # The cluster belongs to the other `up`, which stops it on Ctrl-C; this one only shows it.
     cluster = LocalCluster(workdir=workdir)
+    seed_model_store(cluster.model_store_root, samples)
     print(f"modeldeploy up: reusing the cluster of modeldeploy up (pid {pid}) in {workdir}", flush=True)
     cluster.kubectl("apply", "-f", str(samples))
     ready = _show_until_ready(cluster, timeout, None)
@@ -75,11 +79,19 @@ def _reuse(workdir: Path, pid: int, samples: Path, timeout: float) -> int:
     return 0 if ready else 1
 
 
+def _operator_config(base: Path, cluster: LocalCluster) -> dict[str, object]:
+    """The demo's (or --config's) settings plus what this cluster needs: its pod address map."""
+    settings = yaml.safe_load(base.read_text()) or {}
+    needed = cluster.operator_config()
+    settings["modelStatus"] = {**(settings.get("modelStatus") or {}), **needed["modelStatus"]}
+    return dict(settings)
+
+
 def run_up(args: argparse.Namespace) -> int:
     root = project_root()
     workdir = Path(args.workdir) if args.workdir else cache_dir() / "up"
     samples = Path(args.samples) if args.samples else root / "manifests" / "samples"
-    config = Path(args.config) if args.config else root / DEMO_CONFIG
+    base_config = Path(args.config) if args.config else root / DEMO_CONFIG
     running = _running_up(workdir)
     if running is not None:
         return _reuse(workdir, running, samples, args.timeout)
@@ -88,7 +100,7 @@ def run_up(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    cluster = LocalCluster(workdir=workdir)
+    cluster = LocalCluster(workdir=workdir, emulate_tfserving=True)
     operator: OperatorProcess | None = None
     try:
         started = time.monotonic()
@@ -102,6 +114,14 @@ def run_up(args: argparse.Namespace) -> int:
             json.dumps({"pid": os.getpid(), "kubeconfig": str(cluster.kubeconfig)})
         )
         cluster.install_crds(root / "crds")
+        seeded = seed_model_store(cluster.model_store_root, samples)
+        print(
+            f"modeldeploy up: emulated TF Serving runs the pods; model store {cluster.model_store_root} "
+            f"holds {', '.join(f'{uri} {sorted(v)}' for uri, v in sorted(seeded.items()))}",
+            flush=True,
+        )
+        config = workdir / "operator-config.yaml"
+        config.write_text(yaml.safe_dump(_operator_config(base_config, cluster)))
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig, log_path=workdir / "logs" / "operator.log", config_path=config
         )

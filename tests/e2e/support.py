@@ -24,6 +24,7 @@ from modeldeploy.desired.deployment import CONTAINER_NAME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import bin_dir
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.conftest import seed_common_models
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +38,24 @@ DEADLINE = 120  # seconds; two cores are shared by several clusters
 
 @contextmanager
 def private_cluster(workdir: Path) -> Iterator[LocalCluster]:
-    """A LocalCluster of this module's own, without CRDs (the install under test brings them)."""
-    cluster = LocalCluster(workdir=workdir)
+    """A LocalCluster of this module's own, without CRDs (the install under test brings them); its TF
+    Serving pods run the emulator, with the samples' and the common test models' versions."""
+    cluster = LocalCluster(workdir=workdir, emulate_tfserving=True)
     cluster.start()
+    seed_common_models(cluster.model_store_root)
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+def with_cluster_settings(cluster: LocalCluster, installed: str) -> str:
+    """An installed config.yaml plus the one setting the environment adds: how this machine reaches pod
+    IPs (the emulated pods listen on loopback addresses), as a real cluster's network needs no setting."""
+    settings = yaml.safe_load(installed) or {}
+    for key, value in cluster.operator_config().items():
+        settings[key] = {**(settings.get(key) or {}), **value}
+    return str(yaml.safe_dump(settings))
 
 
 def kubectl_json(cluster: LocalCluster, *args: str, kubeconfig: Path | None = None) -> Any:
@@ -132,7 +144,9 @@ class Installed:
         """The operator as the installed Deployment would run it (KWOK pods run no code): the
         ServiceAccount's token and the ConfigMap's config.yaml, read back from the cluster."""
         config = cluster.workdir / f"{name}.config.yaml"
-        config.write_text(configmap_file(cluster, self.namespace, self.configmap))
+        config.write_text(
+            with_cluster_settings(cluster, configmap_file(cluster, self.namespace, self.configmap))
+        )
         process = OperatorProcess(
             kubeconfig=self.kubeconfig(cluster),
             log_path=cluster.workdir / "logs" / f"{name}.log",

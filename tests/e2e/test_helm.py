@@ -189,7 +189,13 @@ def test_argocd_health_of_live_statuses(release: Release) -> None:
     cluster = release.cluster
     live: dict[str, dict[str, Any]] = {}
     live["ready"] = _wait_for_status(
-        cluster, "half-plus-two", lambda md: md["status"]["phase"] == "Ready", "Ready"
+        cluster,
+        "half-plus-two",
+        # Ready, and emulated TF Serving's answer is in (the poll may land just after the pods are ready).
+        lambda md: (
+            md["status"]["phase"] == "Ready" and _conditions(md).get("ModelLoaded", ("",))[0] == "True"
+        ),
+        "Ready with ModelLoaded",
     )
     # Pods that cannot be scheduled (T4 nodes have 4 GPUs), and a GPU type the configuration lacks.
     for name, gpu_type, count in (("too-many-gpus", "nvidia-tesla-t4", 8), ("unknown-gpu", "nvidia-v100", 1)):

@@ -115,7 +115,8 @@ class ImageOperator:
         config_dir.mkdir(parents=True)
         token_dir.mkdir()
         (configmap,) = [o for o in objects if o["kind"] == "ConfigMap"]
-        (config_dir / "config.yaml").write_text(configmap["data"]["config.yaml"])
+        config = support.with_cluster_settings(cluster, configmap["data"]["config.yaml"])
+        (config_dir / "config.yaml").write_text(config)
         (account,) = [o for o in objects if o["kind"] == "ServiceAccount"]
         name = account["metadata"]["name"]
         token = cluster.kubectl("create", "token", name, "-n", NAMESPACE, "--duration=1h").stdout.strip()

@@ -88,3 +88,5 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
                     "edit latency during a create of 5 more", "scale curve", "goals"):  # fmt: skip
         assert heading in table, table
     assert table.count(" met") >= len(GOALS)
+    # At bench scale the pods are plain simulated ones, and the report says so.
+    assert "no emulated tensorflow_model_server" in table

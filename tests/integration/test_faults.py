@@ -16,7 +16,7 @@ import pytest
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import ROOT, Kube
+from tests.conftest import ROOT, Kube, write_operator_config
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
@@ -65,6 +65,7 @@ def fop(fault_cluster: LocalCluster) -> Iterator[OperatorProcess]:
         kubeconfig=fault_cluster.kubeconfig,
         log_path=fault_cluster.workdir / "logs" / "operator.log",
         args=["--workers=8"],
+        config_path=write_operator_config(fault_cluster, fault_cluster.workdir / "operator-config.json"),
     )
     yield process
     process.stop()

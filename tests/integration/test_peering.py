@@ -14,7 +14,7 @@ import pytest
 from modeldeploy.handlers import PEERING_LIFETIME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import ROOT, Kube
+from tests.conftest import ROOT, Kube, write_operator_config
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
@@ -74,6 +74,7 @@ def test_one_replica_acts_and_the_other_takes_over_when_it_dies(
             log_path=logs / f"operator-{i}.log",
             args=[f"--peering={PEERING}"],
             name=f"operator-{i}",
+            config_path=write_operator_config(peer_cluster, logs / "operator-config.json"),
         )
         for i in range(2)
     ]

@@ -23,7 +23,7 @@ HEALTH_KEY = "resource.customizations.health.serving.modeldeploy.io_ModelDeploym
 
 READY_MESSAGE = "2/2 replicas serve model half_plus_two and run generation 1."
 UNSCHEDULABLE = (
-    "Pod too-many-gpus-7fb9b9649c-qh8t5 cannot be scheduled (no node has 8 free GPU(s) of type "
+    "Pod too-many-gpus-6fb85dfbdd-cxm8q cannot be scheduled (no node has 8 free GPU(s) of type "
     "nvidia-tesla-t4: free GPUs, lower spec.resources.gpu.count or add GPU nodes). Scheduler: 0/4 nodes "
     "are available: 1 Insufficient nvidia.com/gpu, 3 node(s) didn't match Pod's node affinity/selector. "
     "no new claims to deallocate, preemption: 0/4 nodes are available: 4 Preemption is not helpful for "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def test_defaults_follow_the_contract() -> None:
     assert config.model_status.poll_seconds == 30
     assert config.model_status.in_flight_poll_seconds == 5
     assert config.model_status.timeout_seconds == 2
-    assert config.model_status.endpoint_override is None
+    assert config.model_status.endpoint == "http://{podIP}:8501"
+    assert config.model_status.address_map == ()
     assert config.progress_deadline_seconds == 600
 
 
@@ -54,7 +56,12 @@ defaultVersion: "2.18.0"
 storageInitImage: mirror.example.com/rclone:1
 watchNamespaces: [a, b]
 pricing: {currency: EUR, gpuHourly: {nvidia-l4: 0.7}, cpuHourly: 0.03, memoryGiBHourly: 0.004}
-modelStatus: {pollSeconds: 10, inFlightPollSeconds: 1, timeoutSeconds: 0.5, endpointOverride: "http://x:8501"}
+modelStatus:
+  pollSeconds: 10
+  inFlightPollSeconds: 1
+  timeoutSeconds: 0.5
+  endpoint: "https://{podIP}:8443"
+  addressMap: {10.244.0.0/16: 127.62.0.0/16}
 progressDeadlineSeconds: 1200
 """,
     )
@@ -71,7 +78,10 @@ progressDeadlineSeconds: 1200
     assert config.pricing.currency == "EUR"
     assert config.pricing.gpu_hourly == {"nvidia-l4": 0.7}
     assert config.pricing.memory_gib_hourly == 0.004
-    assert config.model_status.endpoint_override == "http://x:8501"
+    assert config.model_status.endpoint == "https://{podIP}:8443"
+    assert config.model_status.address_map == (
+        (ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_network("127.62.0.0/16")),
+    )
     assert config.model_status.timeout_seconds == 0.5
     assert config.progress_deadline_seconds == 1200
 
@@ -127,6 +137,18 @@ def test_unknown_keys_are_named(tmp_path: Path, text: str, named: str) -> None:
         ("defaultImage: ''\n", "defaultImage"),
         ("pricing: {cpuHourly: -1}\n", "pricing.cpuHourly"),
         ("- a\n- b\n", "config"),
+        (
+            "modelStatus: {endpoint: 'http://{name}.{namespace}.svc:8501'}\n",
+            "must address one pod with {podIP}",
+        ),
+        ("modelStatus: {endpoint: 'http://{pod}:8501'}\n", "unknown placeholder {pod}"),
+        ("modelStatus: {endpoint: 'http://{podIP:8501'}\n", "modelStatus.endpoint: not a valid template"),
+        ("modelStatus: {addressMap: {10.244.0.0/16: 127.0.0.0/8}}\n", "same IP version and size"),
+        (
+            "modelStatus: {addressMap: {10.244.0.0/33: 127.0.0.0/16}}\n",
+            "modelStatus.addressMap.10.244.0.0/33",
+        ),
+        ("modelStatus: {endpointOverride: 'http://x:8501'}\n", "modelStatus.endpointOverride: removed"),
     ],
 )
 def test_wrong_types_name_the_key(tmp_path: Path, text: str, named: str) -> None:

@@ -54,7 +54,7 @@ MAPPED = [
     ),
     ("Deployment", POD + "initContainers[0].env[5].value", {"env": [{"name": "A"}]}, "spec.env"),
     ("Deployment", POD + "affinity.nodeAffinity.x", {}, "spec.placement.affinity.nodeAffinity.x"),
-    ("Deployment", POD + "containers[0].args[5]", {"runtime": {"args": ["--a=1"]}}, "spec.runtime.args[0]"),
+    ("Deployment", POD + "containers[0].args[6]", {"runtime": {"args": ["--a=1"]}}, "spec.runtime.args[0]"),
     ("Deployment", POD + "containers[0].resources.limits", {}, "spec.resources"),
     ("Deployment", "metadata.labels", {}, "metadata.name"),
     ("HorizontalPodAutoscaler", "spec.metrics[1].pods.target", {}, "spec.autoscaling.metrics[0].pods.target"),

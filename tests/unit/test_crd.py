@@ -125,6 +125,7 @@ def test_printer_columns(version: dict[str, Any]) -> None:
         "GPU",
         "Cost",
         "Age",
+        "Desired",
         "URI",
     ]
     assert {name: c["jsonPath"] for name, c in columns.items()} == {
@@ -134,11 +135,12 @@ def test_printer_columns(version: dict[str, Any]) -> None:
         "GPU": ".status.gpu",
         "Cost": ".status.cost.hourly",
         "Age": ".metadata.creationTimestamp",
+        "Desired": ".status.autoscaler.desiredReplicas",
         "URI": ".spec.model.uri",
     }
     assert columns["Age"]["type"] == "date"
-    assert columns["URI"]["priority"] == 1
-    assert all(c.get("priority", 0) == 0 for name, c in columns.items() if name != "URI")
+    assert columns["URI"]["priority"] == columns["Desired"]["priority"] == 1
+    assert all(c.get("priority", 0) == 0 for name, c in columns.items() if name not in ("URI", "Desired"))
 
 
 def test_printer_columns_point_at_declared_fields(version: dict[str, Any], root: Schema) -> None:
@@ -182,7 +184,6 @@ def test_descriptions_give_defaults_and_examples(root: Schema) -> None:
         ("spec.resources.memory", "2Gi"),
         ("spec.resources.gpu.count", 1),
         ("spec.autoscaling.minReplicas", 1),
-        ("spec.autoscaling.targetCPUUtilization", 80),
         ("spec.runtime.modelConfigPollSeconds", 30),
     ],
 )
@@ -199,7 +200,8 @@ def test_replicas_has_no_crd_default(root: Schema) -> None:
     ("path", "minimum", "maximum"),
     [
         ("spec.replicas", 0, 1000),
-        ("spec.autoscaling.minReplicas", 1, 1000),
+        ("spec.autoscaling.minReplicas", 0, 1000),
+        ("spec.autoscaling.scaleDownStabilizationSeconds", 0, 3600),
         ("spec.autoscaling.maxReplicas", 1, 1000),
         ("spec.autoscaling.targetCPUUtilization", 1, 100),
         ("spec.runtime.modelConfigPollSeconds", 1, 3600),
@@ -305,9 +307,12 @@ def test_replicas_and_autoscaling_are_exclusive(root: Schema) -> None:
 
 
 def test_min_replicas_not_above_max(root: Schema) -> None:
-    (rule,) = rules(at(root, "spec.autoscaling"))
+    rule, zero = rules(at(root, "spec.autoscaling"))
     assert "self.minReplicas <= self.maxReplicas" in rule["rule"]
     assert "minReplicas" in rule["message"] and "maxReplicas" in rule["message"]
+    # Scale to zero only with a request-rate target: CPU cannot wake a model with no pods.
+    assert "has(self.requestsPerSecond)" in zero["rule"]
+    assert "spec.autoscaling.minReplicas" in zero["message"] and "requestsPerSecond" in zero["message"]
 
 
 def test_version_labels_point_into_specific(root: Schema) -> None:
@@ -429,12 +434,14 @@ def test_status_fields(root: Schema) -> None:
         "endpoints",
         "model",
         "cost",
+        "autoscaler",
         "conditions",
     }
     assert at(root, "status.phase")["enum"] == ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
     assert at(root, "status.cost.hourly")["type"] == "string"
     assert set(at(root, "status.endpoints")["properties"]) == {"grpc", "rest"}
-    assert set(at(root, "status.model.versions[]")["properties"]) == {"version", "state", "labels", "error"}
+    versions = set(at(root, "status.model.versions[]")["properties"])
+    assert versions == {"version", "state", "availableReplicas", "replicas", "labels", "error", "lastError"}
 
 
 def test_conditions_follow_the_api_conventions(root: Schema) -> None:

@@ -46,6 +46,7 @@ NAMESPACED_RULES = (
     | _rules("", ["configmaps", "services"], RW)
     | _rules("apps", ["deployments"], RW)
     | _rules("autoscaling", ["horizontalpodautoscalers"], RW)
+    | _rules("keda.sh", ["scaledobjects"], RW)
     | _rules("policy", ["poddisruptionbudgets"], RW)
     | _rules("networking.k8s.io", ["networkpolicies"], RW)
     | _rules("", ["pods"], READ)
@@ -333,7 +334,7 @@ def test_install_docs_describe_every_operator_config_key() -> None:
     reference = docs[docs.index("## Operator configuration reference") :]
     reference = reference[: reference.index("\n## ", 1)]
     nested = ["modelStatus.pollSeconds", "modelStatus.inFlightPollSeconds", "modelStatus.timeoutSeconds"]
-    nested += ["modelStatus.endpointOverride", "pricing.currency", "pricing.cpuHourly"]
+    nested += ["modelStatus.endpoint", "modelStatus.addressMap", "pricing.currency", "pricing.cpuHourly"]
     nested += ["pricing.memoryGiBHourly", "pricing.gpuHourly"]
     nested += ["networkPolicy.enabled", "networkPolicy.operatorPeers", "networkPolicy.scraperPeers"]
     nested += [f"modelPods.{key}" for key in config._MODEL_PODS_KEYS]

@@ -165,6 +165,7 @@ def test_server_command_args_and_ports() -> None:
         "--model_config_file=/etc/tfserving/models.config",
         "--model_config_file_poll_wait_seconds=30",
         "--monitoring_config_file=/etc/tfserving/monitoring.config",
+        "--allow_version_labels_for_unavailable_models=true",
         "--enable_model_warmup=true",
     ]
     assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("grpc", 8500), ("http", 8501)]
@@ -246,6 +247,17 @@ def test_gpu_model_image_limit_selector_and_toleration() -> None:
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert placement["tolerations"][0] in pod["tolerations"]
     assert pod["affinity"] == placement["affinity"]
+
+
+def test_gpu_suffix_is_never_doubled_and_a_custom_image_is_used_as_given() -> None:
+    gpu = {"gpu": {"count": 1, "type": "nvidia-tesla-t4"}}
+    tagged = build_deployment(md(resources=gpu, runtime={"version": "2.19.0-gpu"}), CONFIG)
+    assert server(tagged)["image"] == "tensorflow/serving:2.19.0-gpu"
+    mirror = {"image": "registry.acme.io/mirror/tfs", "version": "2.19.0"}
+    custom = build_deployment(md(resources=gpu, runtime=mirror), CONFIG)
+    assert server(custom)["image"] == "registry.acme.io/mirror/tfs:2.19.0"
+    cpu = build_deployment(md(runtime={"version": "2.19.0-gpu"}), CONFIG)
+    assert server(cpu)["image"] == "tensorflow/serving:2.19.0-gpu"  # asked for by name: as given
 
 
 def test_replicas_omitted_with_autoscaling() -> None:

@@ -1,12 +1,13 @@
-"""Live model state: TF Serving's REST status JSON -> versions, the poller, and label hold-back."""
+"""Live model state: TF Serving's REST status JSON -> versions, per-pod polling and aggregation across
+replicas, label hold-back, and which load errors still count. TF Serving is the emulator, in-process."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import ipaddress
 import time
-import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,33 +15,39 @@ import pytest
 
 from modeldeploy.config import ModelStatusConfig, OperatorConfig
 from modeldeploy.desired.configmap import models_config_text
+from modeldeploy.localcluster.tfserving.store import ModelStore
 from modeldeploy.modelstate import (
     ModelPoller,
     ModelState,
     ModelStatusError,
+    PodAnswer,
     VersionState,
     endpoint_for,
     fetch_model_state,
     in_flight,
     parse_model_status,
+    ready_pods,
     status_url,
+    translate_address,
 )
-from modeldeploy.reconcile import applied_labels, desired_for, labels_to_apply, model_observations
+from modeldeploy.reconcile import (
+    Children,
+    applied_labels,
+    current_failure,
+    desired_for,
+    labels_to_apply,
+    model_observations,
+)
 from modeldeploy.spec import parse_spec
-from tests.standin import TFServingStandIn
+from tests.emulated import EmulatedPod, model_status_config, start_pod
+from tests.polling import wait_for
 
 CONFIG = OperatorConfig()
-
-
-@pytest.fixture
-def standin() -> Iterator[TFServingStandIn]:
-    server = TFServingStandIn().start()
-    yield server
-    server.stop()
+URI = "gs://acme/resnet"
 
 
 def md(labels: dict[str, int] | None = None, specific: list[int] | None = None) -> dict[str, Any]:
-    model: dict[str, Any] = {"uri": "gs://acme/resnet"}
+    model: dict[str, Any] = {"uri": URI, "name": "resnet"}
     if labels is not None:
         model["versionLabels"] = labels
     if specific is not None:
@@ -51,12 +58,22 @@ def md(labels: dict[str, int] | None = None, specific: list[int] | None = None) 
     }
 
 
-def ready_pod() -> dict[str, Any]:
-    return {"metadata": {"name": "p"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+def pod(name: str = "p", ip: str = "10.244.0.7", ready: bool = True) -> dict[str, Any]:
+    status = "True" if ready else "False"
+    return {
+        "metadata": {"name": name},
+        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": status}]},
+    }
 
 
-def state(*versions: tuple[int, str]) -> ModelState:
-    return ModelState("resnet", tuple(VersionState(v, s) for v, s in versions))
+def state(*versions: tuple[int, str], pods: int = 1) -> ModelState:
+    """The same answer from ``pods`` replicas."""
+    answer = tuple(VersionState(v, s) for v, s in versions)
+    return ModelState("resnet", tuple(PodAnswer(f"p{i}", answer) for i in range(pods)))
+
+
+def spec_of(body: dict[str, Any]) -> Any:
+    return parse_spec("resnet", "vision", body["spec"], CONFIG)
 
 
 # --- the REST JSON ----------------------------------------------------------------------------------------
@@ -91,13 +108,36 @@ def test_answers_that_are_not_a_model_status_are_rejected(body: object) -> None:
         parse_model_status(body)
 
 
-def test_endpoint_defaults_to_the_service_and_can_be_overridden_by_template() -> None:
+def test_each_pod_is_asked_at_its_own_address() -> None:
     default = ModelStatusConfig()
-    assert status_url(default, "resnet", "vision", "rn") == "http://resnet.vision.svc:8501/v1/models/rn"
-    local = ModelStatusConfig(endpoint_override="http://127.0.0.1:9000/")
-    assert endpoint_for(local, "resnet", "vision", "rn") == "http://127.0.0.1:9000"
-    custom = ModelStatusConfig(endpoint_override="http://{model}-{name}.{namespace}.example:8501")
-    assert endpoint_for(custom, "resnet", "vision", "rn") == "http://rn-resnet.vision.example:8501"
+    assert (
+        status_url(default, pod(ip="10.244.3.9"), "resnet", "vision", "rn")
+        == "http://10.244.3.9:8501/v1/models/rn"
+    )
+    assert endpoint_for(default, pod(ip="fd00::7"), "resnet", "vision", "rn") == "http://[fd00::7]:8501"
+    custom = ModelStatusConfig(endpoint="https://{podName}.{name}.{namespace}.example:9000/")
+    assert (
+        endpoint_for(custom, pod("p-1"), "resnet", "vision", "rn") == "https://p-1.resnet.vision.example:9000"
+    )
+
+
+def test_the_address_map_swaps_the_network_and_keeps_the_host_bits() -> None:
+    mapped = ModelStatusConfig(
+        address_map=((ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_network("127.62.0.0/16")),)
+    )
+    assert translate_address(mapped, "10.244.1.2") == "127.62.1.2"
+    assert translate_address(mapped, "10.245.1.2") == "10.245.1.2"  # outside the map: unchanged
+    assert translate_address(mapped, "not-an-ip") == "not-an-ip"
+    assert endpoint_for(mapped, pod(ip="10.244.0.0"), "r", "v", "m") == "http://127.62.0.0:8501"
+
+
+def test_only_ready_running_pods_with_an_ip_are_asked() -> None:
+    deleting = pod("d")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    no_ip = pod("n")
+    del no_ip["status"]["podIP"]
+    chosen = ready_pods([pod("b"), pod("a"), pod("x", ready=False), deleting, no_ip])
+    assert [p["metadata"]["name"] for p in chosen] == ["a", "b"]
 
 
 def test_in_flight_while_loading_or_a_label_or_listed_version_waits() -> None:
@@ -110,140 +150,76 @@ def test_in_flight_while_loading_or_a_label_or_listed_version_waits() -> None:
     assert not in_flight(md(labels={"stable": 3}, specific=[3]), state((3, "AVAILABLE")))
 
 
-# --- one poll against the stand-in ----------------------------------------------------------------------
+# --- aggregation across replicas --------------------------------------------------------------------------
 
 
-def fetch(url: str, timeout: float = 2) -> ModelState:
-    async def go() -> ModelState:
-        async with aiohttp.ClientSession() as session:
-            return await fetch_model_state(session, url, "resnet", timeout)
-
-    return asyncio.run(go())
+def three_pods_one_failing() -> ModelState:
+    good = (VersionState(3, "AVAILABLE"), VersionState(4, "AVAILABLE"))
+    bad = (VersionState(3, "AVAILABLE"), VersionState(4, "END", "UNKNOWN: corrupt variables"))
+    return ModelState("resnet", (PodAnswer("a", good), PodAnswer("b", good), PodAnswer("c", bad)))
 
 
-def test_fetch_reads_the_standin_like_tf_serving(standin: TFServingStandIn) -> None:
-    standin.set_version("resnet", 3, "AVAILABLE")
-    standin.set_version("resnet", 4, "END", "NOT_FOUND", "no SavedModel")
-    got = fetch(f"{standin.url}/v1/models/resnet")
-    assert got == ModelState(
-        "resnet", (VersionState(3, "AVAILABLE"), VersionState(4, "END", "NOT_FOUND: no SavedModel"))
+def test_a_version_counts_as_available_only_on_every_ready_pod() -> None:
+    s = three_pods_one_failing()
+    assert s.available(3) and not s.available(4)
+    v3, v4 = s.versions or ()
+    assert (v3.state, v3.available_on, v3.polled) == ("AVAILABLE", 3, 3)
+    assert (v4.state, v4.available_on, v4.polled) == ("END", 2, 3)
+    assert v4.errors == ("c: UNKNOWN: corrupt variables",)
+
+
+def test_a_pod_that_does_not_answer_holds_back_every_version() -> None:
+    up = PodAnswer("a", (VersionState(3, "AVAILABLE"),))
+    down = PodAnswer("b", None, "cannot connect to TF Serving at http://x", reachable=False)
+    s = ModelState("resnet", (up, down))
+    assert s.versions is not None and s.error is None
+    assert not s.available(3)
+    assert s.versions[0].available_on == 1 and s.versions[0].polled == 2
+
+
+def test_unreachable_on_every_pod_gives_model_loaded_unknown_with_the_reason() -> None:
+    down = ModelState(
+        "resnet",
+        tuple(PodAnswer(n, None, f"cannot connect to TF Serving at http://{n}", False) for n in ("a", "b")),
     )
+    assert down.versions is None and not down.reachable
+    assert down.error == "pod a: cannot connect to TF Serving at http://a (and 1 more ready pods)"
+    assert model_observations(md(), spec_of(md()), down, []) == {"model_status_error": down.error}
 
 
-def test_unknown_model_is_known_to_have_no_version(standin: TFServingStandIn) -> None:
-    assert fetch(f"{standin.url}/v1/models/resnet") == ModelState("resnet", ())
-
-
-def test_unreachable_tf_serving_gives_a_stable_error() -> None:
-    from modeldeploy.localcluster.cluster import free_port
-
-    url = f"http://127.0.0.1:{free_port()}/v1/models/resnet"
-    first, second = fetch(url), fetch(url)
-    assert first.versions is None
-    assert first == second
-    assert first.error == f"cannot connect to TF Serving at {url}"
-    assert not first.reachable
-    # Nothing answered: the status says nothing about TF Serving (no guess, no churn).
-    assert model_observations(md(), spec_of(md()), first, []) == {}
-    answered = ModelState("resnet", None, "TF Serving at x answered HTTP 503")
-    assert model_observations(md(), spec_of(md()), answered, []) == {"model_status_error": answered.error}
-
-
-# --- the poller -------------------------------------------------------------------------------------------
-
-
-def test_poller_polls_ready_models_and_notifies_on_change_only(standin: TFServingStandIn) -> None:
-    config = ModelStatusConfig(poll_seconds=0.3, in_flight_poll_seconds=0.3, endpoint_override=standin.url)
-    standin.set_version("resnet", 3, "LOADING")
-    models: dict[tuple[str, str], Any] = {("vision", "resnet"): md(), ("vision", "idle"): md()}
-    pods = {("vision", "resnet"): [ready_pod()], ("vision", "idle"): []}
-    notified: list[tuple[str, str]] = []
-
-    async def go() -> ModelPoller:
-        poller = ModelPoller(config, models, lambda key: pods[key], notified.append)
-        poller.start()
-        try:
-            deadline = time.monotonic() + 10
-            while standin.polls("resnet") < 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert notified == [("vision", "resnet")]  # LOADING, then unchanged
-            standin.set_version("resnet", 3, "AVAILABLE")
-            while len(notified) < 2 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert notified == [("vision", "resnet")] * 2
-            assert poller.state(("vision", "resnet")) == state((3, "AVAILABLE"))
-            pods[("vision", "resnet")] = []  # no ready pod: the state is dropped and a reconcile asked
-            poller.changed(("vision", "resnet"))  # as the controller does on the pod's watch event
-            while len(notified) < 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert poller.state(("vision", "resnet")) is None
-        finally:
-            await poller.stop()
-        return poller
-
-    asyncio.run(go())
-    assert notified == [("vision", "resnet")] * 3
-    assert standin.polls("idle") == 0  # no ready pod, no poll
-
-
-def test_poll_period_is_short_only_while_something_is_in_flight(standin: TFServingStandIn) -> None:
-    config = ModelStatusConfig(poll_seconds=60, in_flight_poll_seconds=0.2, endpoint_override=standin.url)
-    standin.set_version("resnet", 3, "AVAILABLE")
-    models = {("vision", "resnet"): md(labels={"canary": 4})}  # canary waits for version 4
-
-    async def go() -> None:
-        poller = ModelPoller(config, models, lambda key: [ready_pod()], lambda key: None)
-        poller.start()
-        try:
-            deadline = time.monotonic() + 10
-            while standin.polls("resnet") < 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert standin.polls("resnet") >= 3  # in flight: every 0.2 s
-            standin.set_version("resnet", 4, "AVAILABLE")
-            while not poller.state(("vision", "resnet")) or not poller.state(("vision", "resnet")).available(
-                4
-            ):  # type: ignore[union-attr]
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            settled = standin.polls("resnet")
-            await asyncio.sleep(1.0)  # steady now: the next poll is 60 s away
-            assert standin.polls("resnet") == settled
-        finally:
-            await poller.stop()
-
-    asyncio.run(go())
+def test_the_label_does_not_move_while_one_replica_lacks_the_version() -> None:
+    spec = spec_of(md(labels={"canary": 4}))
+    assert labels_to_apply(spec, {"canary": 3}, three_pods_one_failing()) == {"canary": 3}
+    observed = model_observations(md(labels={"canary": 4}), spec, three_pods_one_failing(), [])
+    v4 = observed["model_versions"][1]
+    assert (v4["availableReplicas"], v4["replicas"]) == (2, 3)
+    assert v4["error"] == "on pod c: UNKNOWN: corrupt variables"
 
 
 # --- label hold-back --------------------------------------------------------------------------------------
 
 
-def spec_of(body: dict[str, Any]) -> Any:
-    return parse_spec("resnet", "vision", body["spec"], CONFIG)
-
-
 def test_labels_are_written_as_specified_when_tf_serving_was_not_asked() -> None:
     spec = spec_of(md(labels={"stable": 3, "canary": 4}))
     assert labels_to_apply(spec, None, None) == {"stable": 3, "canary": 4}
-    unreachable = ModelState("resnet", None, "cannot connect", reachable=False)
+    unreachable = ModelState("resnet", (PodAnswer("a", None, "cannot connect", reachable=False),))
     assert labels_to_apply(spec, {"stable": 3}, unreachable) == {"stable": 3, "canary": 4}
 
 
-def test_label_keeps_its_previous_version_until_the_new_one_is_available() -> None:
+def test_moving_a_label_waits_until_the_new_version_is_available_everywhere() -> None:
     spec = spec_of(md(labels={"stable": 3, "canary": 4}))
     applied = {"stable": 3, "canary": 3}
-    assert labels_to_apply(spec, applied, state((3, "AVAILABLE"), (4, "LOADING"))) == {
-        "stable": 3,
-        "canary": 3,
-    }
-    assert labels_to_apply(spec, applied, state((3, "AVAILABLE"), (4, "AVAILABLE"))) == {
-        "stable": 3,
-        "canary": 4,
-    }
+    loading = state((3, "AVAILABLE"), (4, "LOADING"), pods=2)
+    assert labels_to_apply(spec, applied, loading) == {"stable": 3, "canary": 3}
+    ready = state((3, "AVAILABLE"), (4, "AVAILABLE"), pods=2)
+    assert labels_to_apply(spec, applied, ready) == {"stable": 3, "canary": 4}
 
 
-def test_new_label_for_a_version_not_loaded_is_left_out() -> None:
+def test_a_new_label_may_name_a_version_still_loading() -> None:
+    """The pods run with --allow_version_labels_for_unavailable_models: an unused label may point at a
+    version that is not loaded yet (server_core.cc), so it is written at once."""
     spec = spec_of(md(labels={"stable": 3, "canary": 4}))
-    assert labels_to_apply(spec, {"stable": 3}, state((3, "AVAILABLE"))) == {"stable": 3}
+    assert labels_to_apply(spec, {"stable": 3}, state((3, "AVAILABLE"))) == {"stable": 3, "canary": 4}
 
 
 def test_previous_version_dropped_from_the_policy_is_not_kept() -> None:
@@ -255,17 +231,21 @@ def test_desired_configmap_holds_the_label_back_and_status_says_so() -> None:
     body = md(labels={"stable": 3, "canary": 4}, specific=[3, 4])
     old_spec = spec_of(md(labels={"stable": 3, "canary": 3}, specific=[3, 4]))
     live = {"data": {"models.config": models_config_text(old_spec)}}
-    from modeldeploy.reconcile import Children
-
-    loading = state((3, "AVAILABLE"), (4, "LOADING"))
+    loading = state((3, "AVAILABLE"), (4, "LOADING"), pods=2)
     spec, desired, error = desired_for(body, CONFIG, Children(objects={("v1", "ConfigMap"): live}), loading)
     assert error is None and spec is not None
     configmap = next(o for o in desired if o["kind"] == "ConfigMap")
     assert applied_labels(configmap) == {"stable": 3, "canary": 3}
     observed = model_observations(body, spec_of(body), loading, desired)
     assert observed["model_versions"] == [
-        {"version": 3, "state": "AVAILABLE", "labels": ["canary", "stable"]},
-        {"version": 4, "state": "LOADING"},
+        {
+            "version": 3,
+            "state": "AVAILABLE",
+            "availableReplicas": 2,
+            "replicas": 2,
+            "labels": ["canary", "stable"],
+        },
+        {"version": 4, "state": "LOADING", "availableReplicas": 0, "replicas": 2},
     ]
     assert observed["model_labels"] == [
         {"name": "canary", "version": 4, "state": "LOADING", "appliedVersion": 3},
@@ -274,21 +254,211 @@ def test_desired_configmap_holds_the_label_back_and_status_says_so() -> None:
     assert observed["expected_versions"] == (3, 4)
 
 
-def test_standin_answers_the_documented_label_urls(standin: TFServingStandIn) -> None:
-    """The docs' REST example: the stand-in answers the documented label URL like TF Serving."""
-    standin.set_version("docs-d", 4, "AVAILABLE")
-    standin.set_labels("docs-d", {"canary": 4})
-    with urllib.request.urlopen(f"{standin.url}/v1/models/docs-d/labels/canary", timeout=5) as response:
-        body = json.loads(response.read())
-    assert body == {
-        "model_version_status": [
-            {"version": "4", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        ]
-    }
-    request = urllib.request.Request(
-        f"{standin.url}/v1/models/docs-d/labels/canary:predict",
-        data=json.dumps({"instances": [[1.0, 2.0]]}).encode(),
-        method="POST",
+# --- which load errors still count ------------------------------------------------------------------------
+
+
+def failed(version: int, *others: tuple[int, str]) -> ModelState:
+    answer = (
+        VersionState(version, "END", "NOT_FOUND: no SavedModel"),
+        *(VersionState(v, s) for v, s in others),
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert json.loads(response.read()) == {"predictions": [[1.0, 2.0]]}
+    return ModelState("resnet", (PodAnswer("a", tuple(sorted(answer, key=lambda v: v.version))),))
+
+
+def summary(s: ModelState, version: int) -> Any:
+    return next(v for v in s.versions or () if v.version == version)
+
+
+def test_a_failed_version_counts_until_a_newer_one_is_available() -> None:
+    spec = spec_of(md())
+    broken = failed(2, (1, "AVAILABLE"))
+    assert current_failure(spec, broken, summary(broken, 2))
+    fixed = failed(2, (1, "AVAILABLE"), (3, "AVAILABLE"))
+    assert not current_failure(spec, fixed, summary(fixed, 2))
+    observed = model_observations(md(), spec, fixed, [])
+    entry = observed["model_versions"][1]
+    assert "error" not in entry and entry["lastError"] == "on pod a: NOT_FOUND: no SavedModel"
+    loading = failed(2, (1, "AVAILABLE"), (3, "LOADING"))
+    assert current_failure(spec, loading, summary(loading, 2))
+
+
+def test_a_failed_version_no_longer_wanted_stops_counting() -> None:
+    s = failed(2, (1, "AVAILABLE"))
+    assert current_failure(spec_of(md(specific=[1, 2])), s, summary(s, 2))
+    assert not current_failure(spec_of(md(specific=[1])), s, summary(s, 2))
+
+
+# --- against emulated TF Serving --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    return ModelStore(tmp_path / "store")
+
+
+@pytest.fixture
+def pods_started() -> Iterator[list[EmulatedPod]]:
+    started: list[EmulatedPod] = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+def fetch(url: str, timeout: float = 2) -> PodAnswer:
+    async def go() -> PodAnswer:
+        async with aiohttp.ClientSession() as session:
+            return await fetch_model_state(session, url, "p", timeout)
+
+    return asyncio.run(go())
+
+
+def test_fetch_reads_emulated_tf_serving(store: ModelStore, pods_started: list[EmulatedPod]) -> None:
+    store.add_version(URI, 3)
+    store.add_version(
+        URI, 4, error="Could not find SavedModel .pb or .pbtxt at supplied export directory path"
+    )
+    # TF Serving retries a failed load 5 times, 60 s apart (server.h max_num_load_retries,
+    # load_retry_interval_micros): scaled down here, so that version 4 ends quickly.
+    p = start_pod(md(specific=[3, 4]), store.root, time_scale=0.001)
+    pods_started.append(p)
+    got = wait_for(
+        lambda: (
+            (answer := fetch(f"{p.url}/v1/models/resnet")).versions
+            and answer.versions[-1].state == "END"
+            and answer
+        ),
+        20,
+        what="version 4 to end",
+    )
+    assert got.versions is not None
+    assert [(v.version, v.state) for v in got.versions] == [(3, "AVAILABLE"), (4, "END")]
+    assert got.versions[1].error.endswith(
+        "Could not find SavedModel .pb or .pbtxt at supplied export directory path"
+    )
+
+
+def test_a_model_tf_serving_does_not_know_has_no_version(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> None:
+    store.add_version(URI, 1)
+    p = start_pod(md(), store.root)
+    pods_started.append(p)
+    assert fetch(f"{p.url}/v1/models/other") == PodAnswer("p", ())
+
+
+def test_unreachable_tf_serving_gives_a_stable_error() -> None:
+    url = "http://127.0.0.1:9/v1/models/resnet"  # discard: nothing listens
+    first, second = fetch(url), fetch(url)
+    assert first.versions is None and first == second
+    assert first.error == f"cannot connect to TF Serving at {url}"
+    assert not first.reachable
+
+
+async def poll_until(
+    poller: ModelPoller, key: tuple[str, str], check: Any, timeout: float = 20
+) -> ModelState:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = poller.state(key)
+        if got is not None and check(got):
+            return got
+        assert time.monotonic() < deadline, f"poller state {got}"
+        await asyncio.sleep(0.05)
+
+
+def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> None:
+    store.add_version(URI, 1)
+    body = md()
+    a, b = start_pod(body, store.root), start_pod(body, store.root)
+    pods_started += [a, b]
+    key = ("vision", "resnet")
+    config = model_status_config(poll_seconds=0.3, in_flight_poll_seconds=0.3)
+    live = {key: [a.pod, b.pod]}
+    notified: list[tuple[str, str]] = []
+
+    async def go() -> None:
+        poller = ModelPoller(config, {key: body}, lambda k: live[k], notified.append)
+        poller.start()
+        try:
+            first = await poll_until(poller, key, lambda s: s.available(1))
+            assert [p.pod for p in first.pods] == sorted([a.view.name, b.view.name])
+            seen = poller.requests
+            while poller.requests < seen + 4:
+                await asyncio.sleep(0.05)
+            assert notified == [key]  # two more rounds, the same answer: no new notification
+            # Version 2 appears under the base path; each pod's file system poll loads it (latest: 1).
+            store.add_version(URI, 2)
+            await poll_until(poller, key, lambda s: s.available(2))
+            assert len(notified) >= 2
+            live[key] = []  # no ready pod: the state is dropped and a reconcile asked
+            poller.changed(key)  # as the controller does on the pod's watch event
+            await poll_until_gone(poller, key)
+        finally:
+            await poller.stop()
+
+    asyncio.run(go())
+    assert notified[-1] == key
+
+
+async def poll_until_gone(poller: ModelPoller, key: tuple[str, str], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while poller.state(key) is not None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+def test_poll_period_is_short_only_while_something_is_in_flight(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> None:
+    store.add_version(URI, 3)
+    body = md(labels={"canary": 4})  # canary names version 4, which does not exist yet
+    p = start_pod(md(), store.root)
+    pods_started.append(p)
+    key = ("vision", "resnet")
+    config = model_status_config(poll_seconds=60, in_flight_poll_seconds=0.2)
+
+    async def go() -> None:
+        poller = ModelPoller(config, {key: body}, lambda k: [p.pod], lambda k: None)
+        poller.start()
+        try:
+            deadline = time.monotonic() + 10
+            while poller.requests < 3:  # in flight: every 0.2 s
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            store.add_version(URI, 4)
+            await poll_until(poller, key, lambda s: s.available(4))
+            settled = poller.requests
+            await asyncio.sleep(1.0)  # steady now: the next poll is 60 s away
+            assert poller.requests == settled
+        finally:
+            await poller.stop()
+
+    asyncio.run(go())
+
+
+def test_a_pod_that_becomes_ready_is_asked_at_once(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> None:
+    store.add_version(URI, 1)
+    body = md()
+    a, b = start_pod(body, store.root), start_pod(body, store.root)
+    pods_started += [a, b]
+    key = ("vision", "resnet")
+    live = {key: [a.pod]}
+    config = model_status_config(poll_seconds=60, in_flight_poll_seconds=60)
+
+    async def go() -> None:
+        poller = ModelPoller(config, {key: body}, lambda k: live[k], lambda k: None)
+        poller.start()
+        try:
+            await poll_until(poller, key, lambda s: len(s.pods) == 1)
+            live[key] = [a.pod, b.pod]  # the next poll is 60 s away, but b is new
+            poller.changed(key)  # as the controller does on the pod's watch event
+            both = await poll_until(poller, key, lambda s: len(s.pods) == 2, timeout=5)
+            assert both.available(1) and (summary(both, 1).available_on, summary(both, 1).polled) == (2, 2)
+        finally:
+            await poller.stop()
+
+    asyncio.run(go())

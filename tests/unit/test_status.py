@@ -535,6 +535,44 @@ def test_crash_looping_server_reports_exit_code_and_message() -> None:
     assert "spec.runtime.args" in message
 
 
+USAGE_TAIL = "".join(
+    f"\t--{flag}={value}\t{kind}\t\n"
+    for flag, value, kind in (("port", "8500", "int32"), ("rest_api_num_threads", "8", "int32"))
+)
+
+
+def test_a_rejected_flag_value_is_named_from_the_spec_when_the_log_tail_is_only_the_usage() -> None:
+    pod = make_pod(
+        ready=False,
+        waiting={"reason": "CrashLoopBackOff"},
+        last_terminated={"exitCode": 255, "reason": "Error", "message": USAGE_TAIL},
+    )
+    spec = {"model": {"uri": "gs://acme/resnet"}, "runtime": {"args": ["--rest_api_num_threads=many"]}}
+    status = run(make_md(spec=spec), deployment=make_deployment(ready=0, available=0), pods=[pod])
+    message = condition(status, "Degraded")["message"]
+    assert "rejected a flag value in its command line" in message
+    assert "(spec.runtime.args: --rest_api_num_threads=many)" in message and "int32" not in message
+
+
+def test_pods_on_their_initial_load_name_the_base_path_in_model_loaded() -> None:
+    pods = [make_pod("resnet-a", ready=False)]
+    status = run(deployment=make_deployment(ready=0, available=0), pods=pods)
+    loaded = condition(status, "ModelLoaded")
+    assert (loaded["status"], loaded["reason"]) == ("False", reasons.MODEL_LOADING)
+    assert "gs://acme/resnet holds numeric version directories" in loaded["message"]
+    # Once a pod serves, the poller's answer speaks for TF Serving instead; before any pod runs, nothing.
+    assert "ModelLoaded" not in summary(run(pods=[make_pod("resnet-a")]))
+    assert "ModelLoaded" not in summary(run(deployment=None, pods=[]))
+
+
+def test_a_label_on_a_version_not_loaded_points_at_the_policy_and_the_directory() -> None:
+    versions = [{"version": 2, "state": "AVAILABLE"}]
+    labels = [{"name": "old", "version": 1, "state": "NOT_LOADED", "appliedVersion": 1}]
+    status = run(model_versions=versions, model_labels=labels, pods=[make_pod()])
+    message = condition(status, "ModelLoaded")["message"]
+    assert "versionPolicy loads version 1 and that gs://acme/resnet/1 exists" in message
+
+
 def test_failing_model_copier_is_model_download_failed() -> None:
     pod = make_pod(
         ready=False,

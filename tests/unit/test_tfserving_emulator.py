@@ -295,7 +295,10 @@ def test_version_policy_picks_from_the_versions_present(
         emu.store.add_version(BASE, version)
     emu.files.data[CONFIG] = models_config(policy=policy)
     server = emu.start()
-    assert states(server) == [(v, "AVAILABLE", "OK") for v in expected]
+    # The start waits for each model's Latest only (server_core.cc WaitUntilModelsAvailable), so older
+    # versions may still be loading when the ports open.
+    wanted = [(v, "AVAILABLE", "OK") for v in expected]
+    wait_for(lambda: states(server) == wanted, timeout=20)
 
 
 def test_specific_version_absent_is_warned_and_the_others_load(emu: Emulator) -> None:

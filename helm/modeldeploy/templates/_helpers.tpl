@@ -81,6 +81,10 @@ no Secrets, no wildcards. manifests/rbac/cluster-role.yaml holds the same rules 
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, update, delete]
+# KEDA ScaledObjects, for request-rate autoscaling (autoscaling.requestRate.provider: keda).
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
+  verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, patch, update, delete]

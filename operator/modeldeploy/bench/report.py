@@ -140,6 +140,9 @@ def table(result: Mapping[str, Any]) -> str:
     lines = [
         f"modeldeploy bench: N={result['count']} concurrency={result['concurrency']} "
         f"nodes={result['nodes']} cpus={result['cpus']}",
+        "TF Serving pods: plain simulated pods made Ready by KWOK, no emulated tensorflow_model_server "
+        "(one per pod would not fit 2N pods on this machine); the operator's model status polls find no "
+        "server, so ModelLoaded is Unknown",
         "",
         "operator (ModelDeployments applied, the operator makes the children)",
         _row("apply N ModelDeployments", op["apply_seconds"], "s"),

@@ -241,11 +241,10 @@ class Bench:
         return {"children_seconds": children, "available_seconds": available}, requests
 
     def start_operator(self) -> OperatorProcess:
-        # The pods are plain simulated ones with no TF Serving behind them and no cluster DNS here: the
-        # model status polls go to a closed loopback port and are refused at once, instead of each asking
-        # the host's resolver for a .svc name (166 lookups a second at N = 5,000).
+        # Pods are plain simulated ones: pod IPs map onto a loopback network where nothing listens, so
+        # the model status polls fail at once (refused) instead of waiting for timeouts on 10.244.0.0/16.
         config = self.workdir / "operator-config.json"
-        config.write_text(json.dumps({"modelStatus": {"endpointOverride": "http://127.0.0.1:1"}}))
+        config.write_text(json.dumps(self.cluster.operator_config()))
         operator = OperatorProcess(
             kubeconfig=self.cluster.kubeconfig,
             log_path=self.workdir / "logs" / "operator.log",

@@ -20,6 +20,7 @@ from modeldeploy.desired.labels import (
     selector_string,
 )
 from modeldeploy.desired.networkpolicy import build_network_policy
+from modeldeploy.desired.scaledobject import build_scaled_object
 from modeldeploy.desired.service import build_service
 from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
@@ -35,6 +36,7 @@ __all__ = [
     "build_deployment",
     "build_disruption_budget",
     "build_network_policy",
+    "build_scaled_object",
     "build_service",
     "child_labels",
     "configmap_name",
@@ -48,13 +50,18 @@ __all__ = [
 def build_children(md: ModelDeploymentSpec, config: OperatorConfig) -> list[dict[str, Any]]:
     """All children in apply order: the ConfigMap before the pods that mount it, the Deployment before
     the HPA that scales it, the NetworkPolicy before the pods it guards. Optional kinds (NetworkPolicy,
-    HPA, PDB) are simply absent when not wanted."""
+    HPA or ScaledObject, PDB) are simply absent when not wanted."""
     children = [build_configmap(md, config)]
     policy = build_network_policy(md, config)
     if policy is not None:
         children.append(policy)
     children += [build_deployment(md, config), build_service(md, config)]
-    for optional in (build_autoscaler(md, config), build_disruption_budget(md, config)):
+    optionals = (
+        build_autoscaler(md, config),
+        build_scaled_object(md, config),
+        build_disruption_budget(md, config),
+    )
+    for optional in optionals:
         if optional is not None:
             children.append(optional)
     return children

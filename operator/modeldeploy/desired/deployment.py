@@ -49,12 +49,20 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
-def image_ref(md: ModelDeploymentSpec) -> str:
-    """repository:tag, or repository:tag@digest when pinned: the container runtime pulls by the digest
-    and ignores the tag, which stays for the humans (and tools) reading the pod."""
-    suffix = "-gpu" if md.resources.gpu is not None else ""
+GPU_TAG_SUFFIX = "-gpu"
+
+
+def image_ref(md: ModelDeploymentSpec, config: OperatorConfig) -> str:
+    """repository:tag, or repository:tag@digest when pinned (the runtime pulls by the digest; the tag stays
+    for the humans and tools reading the pod). The default repository takes the GPU build's tag
+    (``2.19.0-gpu``) when GPUs are asked for, once even if the version already says -gpu; a repository the
+    spec names is used as given."""
+    tag = md.runtime.version
+    custom = md.runtime.image != config.default_image
+    if md.resources.gpu is not None and not custom and not tag.endswith(GPU_TAG_SUFFIX):
+        tag += GPU_TAG_SUFFIX
     digest = f"@{md.runtime.digest}" if md.runtime.digest else ""
-    return f"{md.runtime.image}:{md.runtime.version}{suffix}{digest}"
+    return f"{md.runtime.image}:{tag}{digest}"
 
 
 def server_args(md: ModelDeploymentSpec) -> list[str]:
@@ -64,6 +72,9 @@ def server_args(md: ModelDeploymentSpec) -> list[str]:
         f"--model_config_file={CONFIG_DIR}/{MODELS_CONFIG}",
         f"--model_config_file_poll_wait_seconds={md.runtime.model_config_poll_seconds}",
         f"--monitoring_config_file={CONFIG_DIR}/{MONITORING_CONFIG}",
+        # Without it TF Serving refuses to start when models.config labels a version before it is loaded
+        # (server_core.cc, UpdateModelVersionLabelMap); moving a label in use still waits for its version.
+        "--allow_version_labels_for_unavailable_models=true",
     ]
     if md.runtime.batching is not None:
         args += ["--enable_batching", f"--batching_parameters_file={CONFIG_DIR}/{BATCHING_CONFIG}"]
@@ -82,7 +93,7 @@ def _resources(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any
 def _container(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": image_ref(md),
+        "image": image_ref(md, config),
         # Bypass the image's entrypoint script: it adds --model_name/--model_base_path, which conflict
         # with --model_config_file.
         "command": ["tensorflow_model_server"],
@@ -92,6 +103,9 @@ def _container(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
         ],
         "resources": _resources(md, config),
+        # TF Serving writes no termination log: without this a crash-looping pod shows no reason at all;
+        # with it the kubelet reports the log's last lines (an unparsable flag, a bad config file).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": {
             "httpGet": {"path": f"/v1/models/{md.model.name}", "port": "http"},
             "periodSeconds": 5,

@@ -31,20 +31,40 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def missing_binaries() -> list[str]:
-    return [name for name in COMPONENTS if not (bin_dir() / name).exists()]
+# Tools built only when something asks for them (tools/build.sh NAME): not part of `make up`. Each maps
+# to what tools/build.sh puts into the bin directory for it.
+OPTIONAL_TOOLS: dict[str, tuple[str, ...]] = {
+    "metrics-server": ("metrics-server", "kwok-crds"),
+    "promtool": ("promtool",),
+    "prometheus": ("prometheus",),
+    "keda": ("keda-operator", "keda-adapter", "keda-crds"),
+    "keda-crds": ("keda-crds",),
+}
 
 
-def ensure_binaries() -> Path:
-    """Build what is missing with tools/build.sh; a warm cache makes this a no-op."""
-    if missing_binaries() or not kubectl_path_or_none():
+def missing_binaries(*optional: str) -> list[str]:
+    wanted = [*COMPONENTS, *(path for tool in optional for path in OPTIONAL_TOOLS[tool])]
+    return [name for name in wanted if not (bin_dir() / name).exists()]
+
+
+def ensure_binaries(*optional: str) -> Path:
+    """Build what is missing with tools/build.sh; a warm cache makes this a no-op.
+
+    ``optional`` names tools from OPTIONAL_TOOLS to build as well (their first build takes minutes).
+    """
+    unknown = sorted(set(optional) - set(OPTIONAL_TOOLS))
+    if unknown:
+        raise ValueError(f"unknown optional tools {unknown}; known: {', '.join(OPTIONAL_TOOLS)}")
+    if missing_binaries(*optional) or not kubectl_path_or_none():
         script = project_root() / "tools" / "build.sh"
         if not script.exists():
             raise RuntimeError(
                 f"control-plane binaries missing in {bin_dir()} ({', '.join(missing_binaries())}) and "
                 f"{script} not found; run tools/build.sh from a modeldeploy checkout"
             )
-        result = subprocess.run(["bash", str(script)], check=False, stdout=subprocess.PIPE, text=True)
+        result = subprocess.run(
+            ["bash", str(script), *optional], check=False, stdout=subprocess.PIPE, text=True
+        )
         if result.returncode != 0:
             raise RuntimeError(
                 f"tools/build.sh failed with exit code {result.returncode} (see its output above)"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -15,14 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeldeploy.localcluster import resourcemetrics
 from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries, kubectl_path
 from modeldeploy.localcluster.nodes import NodeSpec, default_pool, node_manifest
-from modeldeploy.localcluster.pki import Pki, create_pki
+from modeldeploy.localcluster.pki import FRONT_PROXY_CLIENT_NAME, Pki, create_pki
 from modeldeploy.localcluster.process import Component, ComponentError
+from modeldeploy.localcluster.stages import stages_yaml
 
+POD_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"  # a /16 so that benchmarks with thousands of Services do not run out
 SERVICE_IP = "10.96.0.1"
 START_ATTEMPTS = 3
+PODS_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/pods"
 
 
 def free_port() -> int:
@@ -38,6 +44,7 @@ class Ports:
     etcd_peer: int = field(default_factory=free_port)
     apiserver: int = field(default_factory=free_port)
     kwok: int = field(default_factory=free_port)
+    metrics_server: int = field(default_factory=free_port)
 
 
 class LocalCluster:
@@ -50,6 +57,11 @@ class LocalCluster:
         apiserver_args: Sequence[str] = (),
         controller_manager_args: Sequence[str] = (),
         kwok_stages: Path | None = None,
+        resource_metrics: bool = False,
+        emulate_tfserving: bool = False,
+        unpullable_images: Sequence[str] = (),
+        backoff_scale: float = 1.0,
+        tfserving_time_scale: float = 1.0,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="modeldeploy-cluster-"))
         self.nodes = list(nodes) if nodes is not None else default_pool()
@@ -57,6 +69,17 @@ class LocalCluster:
         self.extra_controller_manager_args = list(controller_manager_args)
         # Optional KWOK config file of Stage objects; its Pod stages replace KWOK's default ones.
         self.kwok_stages = kwok_stages
+        # metrics-server and KWOK's simulated usage (`kubectl top`, CPU autoscaling); off unless asked
+        # for, so that clusters which do not autoscale neither build nor run metrics-server.
+        self.resource_metrics = resource_metrics
+        # TF Serving pods run emulated servers in the pod farm (podfarm.py), bound to loopback addresses:
+        # pod IP 10.244.a.b listens on <loopback_net>.a.b. A random /16 of 127.0.0.0/8 per cluster keeps
+        # clusters of parallel test sessions apart.
+        self.emulate_tfserving = emulate_tfserving
+        self.unpullable_images = tuple(unpullable_images)
+        self.backoff_scale = backoff_scale
+        self.tfserving_time_scale = tfserving_time_scale  # load times and load retry intervals
+        self.loopback_net = f"127.{random.randint(100, 250)}.0.0/16"
         self.ports = Ports()
         self.components: dict[str, Component] = {}
         self.pki: Pki | None = None
@@ -138,6 +161,8 @@ class LocalCluster:
                 raise
 
     def _start_once(self, timeout: float) -> None:
+        if self.resource_metrics:
+            ensure_binaries("metrics-server")
         deadline = time.monotonic() + timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.pki is None:
@@ -145,13 +170,26 @@ class LocalCluster:
         self._write_kubeconfig()
         self.start_etcd(deadline - time.monotonic())
         self.start_apiserver(deadline - time.monotonic())
+        if self.resource_metrics:
+            # Before KWOK starts, so that its usage informers find the kinds at once.
+            self.install_crds(bin_dir() / "kwok-crds", deadline - time.monotonic())
         self.start_controllers()
         self.apply_objects([node_manifest(node) for node in self.nodes])
         self.wait_for_nodes_ready([node.name for node in self.nodes], deadline - time.monotonic())
+        if self.resource_metrics:
+            self.start_metrics_server(deadline - time.monotonic())
 
     def stop(self) -> None:
         # Controllers first so they do not log a storm of connection errors while the API server goes.
-        for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in (
+            "metrics-server",
+            "pod-farm",
+            "kwok",
+            "kube-scheduler",
+            "kube-controller-manager",
+            "kube-apiserver",
+            "etcd",
+        ):
             component = self.components.get(name)
             if component is not None:
                 component.stop()
@@ -223,6 +261,15 @@ class LocalCluster:
                 "--profiling=false",
                 "--max-requests-inflight=800",
                 "--max-mutating-requests-inflight=400",
+                # The API aggregation layer (metrics.k8s.io, external metrics): kube-apiserver proxies as
+                # front-proxy-client and extension servers trust the X-Remote-* headers it sets.
+                f"--requestheader-client-ca-file={pki.front_proxy_ca_cert}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT_NAME}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+                f"--proxy-client-key-file={pki.front_proxy_client_key}",
                 *self.extra_apiserver_args,
             ],
         )
@@ -265,6 +312,7 @@ class LocalCluster:
                 "--secure-port=0",
             ],
         )
+        stages = self._stages_file()
         self._component(
             "kwok",
             [
@@ -274,10 +322,85 @@ class LocalCluster:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
                 f"--node-port={self.ports.kwok}",
-                "--cidr=10.244.0.0/16",
+                f"--cidr={POD_CIDR}",
                 "--node-lease-duration-seconds=40",
-                *([f"--config={self.kwok_stages}"] if self.kwok_stages else []),
+                *([f"--config={stages}"] if stages else []),
+                *self._kwok_metrics_args(),
             ],
+        )
+        if self.emulate_tfserving:
+            self.start_pod_farm()
+
+    def _stages_file(self) -> Path | None:
+        if not (self.emulate_tfserving or self.unpullable_images):
+            return self.kwok_stages
+        path = self.workdir / "kwok-stages.yaml"
+        path.write_text(stages_yaml(self.emulate_tfserving, self.unpullable_images))
+        return path
+
+    @property
+    def model_store_root(self) -> Path:
+        """Where the emulated model storage lives: gs://b/p is <root>/gs/b/p (see tfserving/store.py)."""
+        return self.workdir / "model-store"
+
+    def operator_config(self) -> dict[str, Any]:
+        """Operator configuration this cluster needs: pod IPs map onto its loopback network, where the
+        emulated pods listen (and where, without emulation, nothing does: polls are refused at once)."""
+        return {"modelStatus": {"addressMap": {POD_CIDR: self.loopback_net}}}
+
+    def start_pod_farm(self) -> None:
+        assert self.pki is not None
+        self.model_store_root.mkdir(parents=True, exist_ok=True)
+        self._component(
+            "pod-farm",
+            [
+                sys.executable,
+                "-m",
+                "modeldeploy.localcluster.podfarm",
+                f"--server={self.server}",
+                f"--ca={self.pki.ca_cert}",
+                f"--cert={self.pki.admin_cert}",
+                f"--key={self.pki.admin_key}",
+                f"--store={self.model_store_root}",
+                f"--address-map={POD_CIDR}={self.loopback_net}",
+                f"--backoff-scale={self.backoff_scale}",
+                f"--time-scale={self.tfserving_time_scale}",
+            ],
+        )
+
+    def _kwok_metrics_args(self) -> list[str]:
+        if not self.resource_metrics:
+            return []
+        assert self.pki is not None
+        config = resourcemetrics.kwok_metrics_config(self.workdir / "kwok-metrics.yaml")
+        return [
+            f"--config={config}",
+            f"--enable-crds={','.join(resourcemetrics.KWOK_USAGE_CRDS)}",
+            # metrics-server speaks HTTPS to kubelets; KWOK's server plays them with this certificate.
+            f"--tls-cert-file={self.pki.loopback_serving_cert}",
+            f"--tls-private-key-file={self.pki.loopback_serving_key}",
+        ]
+
+    def start_metrics_server(self, timeout: float = 60) -> None:
+        """metrics-server behind the aggregation layer, fed by KWOK's simulated usage."""
+        assert self.pki is not None
+        deadline = time.monotonic() + max(timeout, 1)
+        self.apply_objects([resourcemetrics.default_usage()])
+        server = self._component(
+            "metrics-server",
+            resourcemetrics.metrics_server_args(
+                bin_dir() / "metrics-server", self.ports.metrics_server, self.kubeconfig, self.pki
+            ),
+        )
+        self.apply_objects(
+            resourcemetrics.metrics_api_objects(self.ports.metrics_server, self.pki.ca_cert.read_bytes())
+        )
+        # Through the aggregator: this fails until the APIService is Available. (The list stays empty
+        # until pods run: metrics-server drops a node whose usage reads zero.)
+        server.wait_until(
+            lambda: self.kubectl("get", "--raw", PODS_METRICS_PATH, check=False).returncode == 0,
+            deadline - time.monotonic(),
+            "serving metrics.k8s.io through kube-apiserver",
         )
 
     def restart_component(self, name: str, timeout: float = 60) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modeldeploy.localcluster.resourcemetrics import RESOURCE_METRICS_PATH_ANNOTATION, metrics_path
+
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -58,7 +60,16 @@ def node_manifest(node: NodeSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": node.name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
+        "metadata": {
+            "name": node.name,
+            "labels": labels,
+            # The second annotation tells metrics-server where KWOK serves this node's usage; without
+            # metrics-server running nothing reads it.
+            "annotations": {
+                KWOK_ANNOTATION: "fake",
+                RESOURCE_METRICS_PATH_ANNOTATION: metrics_path(node.name),
+            },
+        },
         "spec": {"taints": taints},
         "status": {
             "allocatable": capacity,
