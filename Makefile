@@ -6,15 +6,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 N ?= 100
+COUNTS ?= 100,1000,5000
 
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: help venv tools image lint unit test up bench sync-crds clean
+.PHONY: help venv tools image lint unit test up bench bench-curve sync-crds clean
 
 help:
 	@echo "make up      - build the local control plane (cached), start it with the operator and samples"
 	@echo "make test    - lint, type-check, unit and integration tests on a real local control plane"
 	@echo "make bench   - benchmark the operator against direct server-side apply (N=$(N))"
+	@echo "make bench-curve - the same for each N in COUNTS=$(COUNTS), and the scale curve"
 	@echo "make lint    - ruff and mypy only"
 	@echo "make image   - build the operator image with buildah (cached; installs buildah/debootstrap if missing)"
 
@@ -59,6 +61,9 @@ up: venv tools
 
 bench: venv tools
 	$(BIN)/modeldeploy bench --count $(N) --output bench-results/bench-$(N).json
+
+bench-curve: venv tools
+	$(BIN)/modeldeploy bench --counts $(COUNTS) --output bench-results/scale-curve.json
 
 sync-crds:
 	cp crds/*.yaml helm/modeldeploy/crds/

@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--count", "-N", type=int, default=100, help="ModelDeployments (default 100)")
     bench.add_argument(
+        "--counts",
+        default=None,
+        metavar="N,N,...",
+        help="run each N in turn (e.g. 100,1000,5000) and report the scale curve; overrides --count",
+    )
+    bench.add_argument(
+        "--edits",
+        type=int,
+        default=10,
+        help="timed edits of each kind (label, runtime), at steady state and under load (default 10)",
+    )
+    bench.add_argument(
         "--concurrency",
         type=int,
         default=8,

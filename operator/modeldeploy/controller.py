@@ -11,12 +11,12 @@ from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim_pod
+from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
 from modeldeploy.reconcile import ChildKey, Children, reconcile
-from modeldeploy.workqueue import Key, WorkQueue
+from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
 
@@ -133,17 +133,26 @@ class Controller:
         if body is None:
             self.caches.models.pop(key, None)
             self.queue.forget(key)
+            if self.poller is not None:
+                self.poller.changed(key)
             return
         before = self.caches.models.get(key)
         self.caches.update_model(key, body)
-        if self.poller is not None and _generation(before) != _generation(body):
-            self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
-        self.queue.add(key)
+        edited = before is not None and _generation(before) != _generation(body)
+        if self.poller is not None:
+            self.poller.changed(key)
+            if edited:
+                self.poller.poll_soon(key)  # new labels or versions: ask TF Serving again without waiting
+        # A user's edit of a known ModelDeployment goes before the backlog; a first sight of one (a
+        # create, or the listing after a restart) and status-only events wait their turn.
+        self.queue.add(key, Priority.EDIT if edited else Priority.BACKGROUND)
 
     def child_changed(self, key: Key) -> None:
         # Children seen before their ModelDeployment (at start-up) are picked up by its own event.
         if key in self.caches.models:
             self.queue.add(key)
+            if self.poller is not None:
+                self.poller.changed(key)  # a pod became ready or went away
 
     async def _resync(self) -> None:
         # A slow safety net for anything a watch missed; a no-op reconcile writes nothing.
@@ -151,6 +160,8 @@ class Controller:
             await asyncio.sleep(RESYNC_SECONDS)
             for key in list(self.caches.models):
                 self.queue.add(key)
+                if self.poller is not None:
+                    self.poller.changed(key)
 
     async def _worker(self) -> None:
         # ModelDeployment events that arrive earlier just queue: reconciling before the children are
@@ -209,7 +220,7 @@ class Controller:
             self.queue.add_after(key, STATUS_FOLLOW_UP_SECONDS)
         self.caches.remember(outcome.applied)
         if outcome.written is not None:
-            self.caches.update_model(key, outcome.written)
+            self.caches.update_model(key, slim(outcome.written))
         if outcome.changed or outcome.status_written or outcome.result != "unchanged":
             log.info(
                 "reconciled",

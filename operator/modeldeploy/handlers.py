@@ -36,6 +36,9 @@ VERSION = "v1alpha1"
 PEERING_LIFETIME = 10
 # How often the reconcile workers re-check whether this replica is the active one (see PeeringGate).
 PEERING_POLL_SECONDS = 1.0
+# Kopf's LIST page size for ModelDeployments, and how long its per-object worker waits for more events.
+KOPF_LIST_PAGE = 500
+KOPF_WORKER_IDLE_SECONDS = 0.5
 
 
 class Runtime:
@@ -171,6 +174,11 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    # At thousands of ModelDeployments (a restart lists them all, a mass create sends them all): list in
+    # pages, so one huge response is never decoded at once, and let Kopf's per-object worker (which keeps
+    # its last raw event) exit soon after our handler, which only hands the object to the queue, returns.
+    settings.watching.chunk_size = KOPF_LIST_PAGE
+    settings.queueing.idle_timeout = KOPF_WORKER_IDLE_SECONDS
     if Runtime.credentials is None:
         Runtime.credentials = kopf.login_via_client(settings=settings, **kwargs)
     client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 2))

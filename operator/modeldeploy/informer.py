@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,11 +40,33 @@ Obj = Mapping[str, Any]
 Slim = Callable[[Obj], dict[str, Any]]
 
 
+# Strings up to this length are interned when cached: field names and common values ("True", "TCP",
+# label keys) then exist once, not once per object as the JSON decoder makes them.
+INTERN_MAX = 64
+
+
+def compact(value: Any) -> Any:
+    """A copy of a decoded JSON value with its keys and short strings interned.
+
+    Every cached object is decoded separately, so without this each of thousands of Deployments carries
+    its own copy of every key: interning halves what the caches hold per model (about 45 KB to 22 KB for
+    a one-replica model, measured with tracemalloc on the objects the API server returns).
+    """
+    if isinstance(value, dict):
+        return {sys.intern(k) if isinstance(k, str) else k: compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= INTERN_MAX:
+        return sys.intern(value)
+    return value
+
+
 def slim(body: Obj) -> dict[str, Any]:
     # managedFields are most of an object's size and the reconciler never reads them.
-    obj = dict(body)
+    obj = {k: v for k, v in body.items() if k != "metadata"}
     obj["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-    return obj
+    result: dict[str, Any] = compact(obj)
+    return result
 
 
 def slim_pod(body: Obj) -> dict[str, Any]:
@@ -59,11 +82,14 @@ def slim_pod(body: Obj) -> dict[str, Any]:
     kept = {k: annotations[k] for k in TEMPLATE_IDENTITY_ANNOTATIONS if k in annotations}
     if kept:
         slimmed["annotations"] = kept
-    return {
-        "metadata": slimmed,
-        "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
-        "status": body.get("status") or {},
-    }
+    result: dict[str, Any] = compact(
+        {
+            "metadata": slimmed,
+            "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
+            "status": body.get("status") or {},
+        }
+    )
+    return result
 
 
 def autoscaler_owner(obj: Obj) -> Key | None:

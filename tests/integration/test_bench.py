@@ -1,4 +1,4 @@
-"""`modeldeploy bench` at N=5: it runs end to end and reports every figure (values are not asserted)."""
+"""`modeldeploy bench` at small N: it runs end to end and reports every figure (values are not asserted)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ FIGURES = [
     ("direct", "children_seconds"),
     ("direct", "available_seconds"),
     ("ratio",),
+    ("cpu_ratio",),
     ("idle", "seconds"),
     ("idle", "writes"),
     ("idle", "operator_counted_writes"),
@@ -29,8 +30,19 @@ FIGURES = [
     ("restart", "converge_seconds"),
     ("restart", "reconciles"),
     ("restart", "writes"),
+    ("operator_process", "base_rss_mb"),
+    ("operator_process", "bytes_per_model"),
+    ("edit_latency", "steady", "p50_seconds"),
+    ("edit_latency", "steady", "p99_seconds"),
+    ("edit_latency", "steady", "label", "p99_seconds"),
+    ("edit_latency", "steady", "runtime", "p99_seconds"),
+    ("edit_latency", "mass_create", "p50_seconds"),
+    ("edit_latency", "mass_create", "p99_seconds"),
+    ("edit_latency", "mass_create", "created_before_last_edit"),
 ]
-GOALS = ("ratio operator/direct", "zero writes while idle", "peak RSS", "restart convergence")
+CURVE = ("count", "rss_peak_mb", "cpu_seconds", "restart_seconds", "bytes_per_model")
+GOALS = ("ratio operator/direct", "zero writes while idle", "peak RSS", "restart convergence",
+         "edit p99 steady", "edit p99 mass create")  # fmt: skip
 
 
 def figure(result: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -45,8 +57,8 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "modeldeploy.cli", "bench", "--count", "5", "--idle-seconds", "3",
-         "--output", str(output), "--workdir", str(tmp_path / "cluster"), "--timeout", "120"],
-        capture_output=True, text=True, timeout=240, check=False,
+         "--edits", "2", "--output", str(output), "--workdir", str(tmp_path / "cluster"), "--timeout", "120"],
+        capture_output=True, text=True, timeout=420, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(output.read_text())
@@ -59,13 +71,21 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
     assert per_md["operator"].get("APPLY", 0) > 0 and per_md["direct"].get("APPLY", 0) > 0
     assert all(isinstance(v, int | float) and v >= 0 for v in per_md["operator"].values())
     assert result["restart"]["reconciles"] >= 5  # the restart is timed until a full reconcile pass
+    # Two edits of each kind, at steady state and during a create of 5 more; the scale curve has this N.
+    assert [result["edit_latency"][phase]["count"] for phase in ("steady", "mass_create")] == [4, 4]
+    # What each process spent until the children existed: the control plane in both phases, the operator.
+    cpu = result["phase_cpu_seconds"]
+    assert "kube-apiserver" in cpu["direct"] and {"kube-apiserver", "operator"} <= cpu["operator"].keys()
+    (point,) = result["scale_curve"]
+    assert all(isinstance(point[key], int | float) for key in CURVE) and point["count"] == 5
     # Goals are reported as met or not, never enforced.
     names = [goal["name"] for goal in result["goals"]]
     assert [any(g in name for name in names) for g in GOALS] == [True] * len(GOALS)
     assert all(isinstance(goal["met"], bool) for goal in result["goals"])
     table = run.stdout
     for heading in ("all children exist", "ratio operator/direct", "writes while idle", "peak RSS",
-                    "restart: time to converge", "goals"):  # fmt: skip
+                    "restart: time to converge", "edit latency at steady state",
+                    "edit latency during a create of 5 more", "scale curve", "goals"):  # fmt: skip
         assert heading in table, table
     assert table.count(" met") >= len(GOALS)
     # At bench scale the pods are plain simulated ones, and the report says so.

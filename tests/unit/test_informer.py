@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
@@ -17,7 +18,9 @@ from modeldeploy.informer import (
     Informers,
     Resource,
     Store,
+    compact,
     pod_owner,
+    slim,
     slim_pod,
 )
 from modeldeploy.kube import MD_API_VERSION, KubeClient
@@ -259,3 +262,16 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         await informers.stop()
 
     asyncio.run(go())
+
+
+def test_cached_objects_share_their_keys_and_short_strings() -> None:
+    text = json.dumps(
+        {"metadata": {"name": "m", "managedFields": [{"manager": "x"}]}, "spec": {"protocol": "TCP"}}
+    )
+    first, second = slim(json.loads(text)), slim(json.loads(text))
+    assert first == {"metadata": {"name": "m"}, "spec": {"protocol": "TCP"}}  # same values, no managedFields
+    assert first["spec"]["protocol"] is second["spec"]["protocol"]
+    (key_1,), (key_2,) = first["spec"].keys(), second["spec"].keys()
+    assert key_1 is key_2
+    long = "x" * 1000
+    assert compact({"a": [long]}) == {"a": [long]}

@@ -393,6 +393,7 @@ def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
             await poll_until(poller, key, lambda s: s.available(2))
             assert len(notified) >= 2
             live[key] = []  # no ready pod: the state is dropped and a reconcile asked
+            poller.changed(key)  # as the controller does on the pod's watch event
             await poll_until_gone(poller, key)
         finally:
             await poller.stop()
@@ -454,6 +455,7 @@ def test_a_pod_that_becomes_ready_is_asked_at_once(
         try:
             await poll_until(poller, key, lambda s: len(s.pods) == 1)
             live[key] = [a.pod, b.pod]  # the next poll is 60 s away, but b is new
+            poller.changed(key)  # as the controller does on the pod's watch event
             both = await poll_until(poller, key, lambda s: len(s.pods) == 2, timeout=5)
             assert both.available(1) and (summary(both, 1).available_on, summary(both, 1).polled) == (2, 2)
         finally:

@@ -1,4 +1,4 @@
-"""Peak memory and CPU time of a process, from /proc (Linux)."""
+"""Memory and CPU time of a process, from /proc (Linux)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import os
 from pathlib import Path
 
 
+def _status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the high-water mark of the resident set, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/{pid}/status has no VmHWM")
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS: the resident set now, in MiB."""
+    return _status_mb(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,22 +1,25 @@
-"""`modeldeploy bench`: the operator against a direct client, on a fresh local cluster it starts itself.
+"""`modeldeploy bench`: the operator against a direct client, on fresh local clusters it starts itself.
 
-Phases, in one run and one cluster:
-1. direct: the children `render` makes for N ModelDeployments, server-side applied by a plain client with
-   C concurrent ModelDeployments (children of one in order), into namespace bench-direct;
-2. operator: N ModelDeployments applied the same way into bench-operator, timed until all children exist
-   and until all are Ready;
+Per N (``--count``, or each of ``--counts``), on two fresh clusters of the same size, so that neither
+phase runs beside the other's objects (the API server's caches and etcd would carry both):
+1. direct (cluster 1): the children `render` makes for N ModelDeployments, server-side applied by a plain
+   client with C concurrent ModelDeployments (children of one in order);
+2. operator (cluster 2): N ModelDeployments applied the same way, timed until all children exist and
+   until all are Ready;
 3. idle: writes the API server receives while nothing changes;
-4. restart: the operator killed and started again with N existing, timed until it has reconciled all N.
+4. restart: the operator killed and started again with N existing, timed until it has reconciled all N;
+5. edits at steady state: K label and K runtime edits, one at a time, each timed to its child (edits.py);
+6. edits under load: the same edits while another N ModelDeployments are being created.
 
 Request counts come from the API server's own apiserver_request_total, minus what the benchmark itself
-sent (which it counts). The operator watches only bench-operator so that the direct phase's objects,
-which carry the same labels, are not in its caches.
+sent (which it counts).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import math
 import os
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modeldeploy import metrics
-from modeldeploy.bench import apiserver, procstat, report
+from modeldeploy.bench import apiserver, edits, procstat, report
 from modeldeploy.bench.apiserver import Requests
 from modeldeploy.config import OperatorConfig, load_config
 from modeldeploy.desired import build_children
@@ -120,9 +123,11 @@ async def poll(probe: Callable[[], Awaitable[bool]], timeout: float, interval: f
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, cluster: LocalCluster, workdir: Path) -> None:
+    """One N on one cluster: the phases share its client, its models and its operator process."""
+
+    def __init__(self, args: argparse.Namespace, count: int, cluster: LocalCluster, workdir: Path) -> None:
         self.args = args
-        self.count: int = args.count
+        self.count = count
         self.concurrency: int = args.concurrency
         self.cluster = cluster
         self.workdir = workdir
@@ -133,6 +138,8 @@ class Bench:
         self.models = [model(i, OPERATOR_NS) for i in range(self.count)]
         self.expected = self._expected(self.models)
         self.operator: OperatorProcess | None = None
+        # CPU seconds of the control plane's processes (and the operator's) while the children were made.
+        self.phase_cpu: dict[str, float] = {}
 
     @staticmethod
     def _expected(models: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]]:
@@ -168,10 +175,25 @@ class Bench:
                 return False
         return True
 
+    async def last_child_created(self, namespace: str) -> float:
+        """The wall-clock time by which the last expected child existed: its creationTimestamp, which has
+        whole seconds, plus one (an upper bound). Polling lists every few seconds at large N would
+        otherwise add up to a polling interval to the operator's time and not to the direct client's."""
+        latest = 0.0
+        for (api_version, kind), names in self.expected.items():
+            for item in await self.list_items(api_version, kind, namespace, metadata_only=True):
+                meta = item["metadata"]
+                if meta["name"] in names:
+                    created = datetime.datetime.fromisoformat(
+                        meta["creationTimestamp"].replace("Z", "+00:00")
+                    )
+                    latest = max(latest, created.timestamp() + 1.0)
+        return latest
+
     async def all_ready(self) -> bool:
         items = await self.list_items(MD_API_VERSION, MD_KIND, OPERATOR_NS, metadata_only=False)
         ready = sum(1 for item in items if (item.get("status") or {}).get("phase") == "Ready")
-        return ready == self.count
+        return ready >= self.count
 
     async def deployments_available(self, namespace: str) -> bool:
         items = await self.list_items("apps/v1", "Deployment", namespace, metadata_only=False)
@@ -183,6 +205,18 @@ class Bench:
                 available += 1
         return available >= self.count
 
+    def component_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each control-plane process and of the operator (they share the cores)."""
+        processes = {name: c.process for name, c in self.cluster.components.items()}
+        if self.operator is not None:
+            processes["operator"] = self.operator.component.process
+        # This process is the direct phase's client; in the operator phase it only applies the models.
+        cpu = {"bench client": procstat.cpu_seconds(os.getpid())}
+        for name, process in processes.items():
+            if process is not None and process.poll() is None:
+                cpu[name] = procstat.cpu_seconds(process.pid)
+        return cpu
+
     # -- phases --------------------------------------------------------------------------------------
 
     async def direct_phase(self) -> tuple[dict[str, float], Requests]:
@@ -192,10 +226,11 @@ class Bench:
             for obj in children:
                 await self.client.apply(obj)
 
-        before, sent = await self.apiserver_requests(), own_requests()
+        before, sent, cpu = await self.apiserver_requests(), own_requests(), self.component_cpu()
         started = time.monotonic()
         await bounded(sets, self.concurrency, apply_set)
         children = time.monotonic() - started
+        self.phase_cpu = cpu_delta(self.component_cpu(), cpu)
         log(f"direct: all children applied in {children:.1f}s; waiting for the Deployments")
         available = children + await poll(
             lambda: self.deployments_available(DIRECT_NS), self.args.timeout, self.interval, "Deployments"
@@ -221,16 +256,18 @@ class Bench:
         return operator
 
     async def operator_phase(self) -> tuple[dict[str, float], Requests]:
-        before, sent = await self.apiserver_requests(), own_requests()
-        started = time.monotonic()
+        before, sent, cpu = await self.apiserver_requests(), own_requests(), self.component_cpu()
+        started, wall = time.monotonic(), time.time()
         await bounded(self.models, self.concurrency, self._apply_model)
         applied = time.monotonic() - started
         log(f"operator: {self.count} ModelDeployments applied in {applied:.1f}s")
-        children = applied + await poll(
+        polled = applied + await poll(
             lambda: self.children_exist(OPERATOR_NS), self.args.timeout, self.interval, "children"
         )
-        log(f"operator: all children exist after {children:.1f}s")
-        ready = children + await poll(self.all_ready, self.args.timeout, self.interval, "Ready")
+        self.phase_cpu = cpu_delta(self.component_cpu(), cpu)  # until the children exist, as direct
+        children = min(polled, await self.last_child_created(OPERATOR_NS) - wall)
+        log(f"operator: all children exist after {children:.1f}s (seen by polling after {polled:.1f}s)")
+        ready = polled + await poll(self.all_ready, self.args.timeout, self.interval, "Ready")
         log(f"operator: all Ready after {ready:.1f}s")
         requests = apiserver.subtract(
             apiserver.diff(await self.apiserver_requests(), before), own_requests() - sent
@@ -263,6 +300,48 @@ class Bench:
             "operator_counted_writes": operator_writes(operator) - counted_before,
         }
 
+    async def steady_edits(self) -> dict[str, Any]:
+        """Edits one at a time with nothing else going on (after the idle phase)."""
+        done = await edits.edit_series(
+            self.client, self.models, self.args.edits, self.args.timeout, 1000, self.queue_depth
+        )
+        return edits.summary(done)
+
+    async def edits_under_load(self) -> dict[str, Any]:
+        """The same edits while another N ModelDeployments are being created (the operator's backlog)."""
+        crowd = [model(self.count + i, OPERATOR_NS) for i in range(self.count)]
+        created = 0
+
+        async def create(md: dict[str, Any]) -> None:
+            nonlocal created
+            await self.client.apply(md)
+            created += 1
+
+        mass = asyncio.create_task(bounded(crowd, self.concurrency, create))
+        # Edit once the crowd is queued ahead of the edits, not before the backlog exists.
+        await poll(
+            lambda: _true_when(created >= max(1, self.count // 20) or mass.done()), 600, 0.05, "a backlog"
+        )
+        done = await edits.edit_series(
+            self.client, self.models, self.args.edits, self.args.timeout, 2000, self.queue_depth
+        )
+        created_by_then = created
+        # The rest of the crowd changes no figure: stop applying it (at large N that saves minutes).
+        mass.cancel()
+        await asyncio.gather(mass, return_exceptions=True)
+        result = edits.summary(done)
+        result["created_before_last_edit"] = created_by_then
+        return result
+
+    async def queue_depth(self) -> int | None:
+        if self.operator is None:
+            return None
+        try:
+            text = await asyncio.to_thread(self.operator.metrics_text)
+        except OSError:
+            return None
+        return metric_total(text, "modeldeploy_workqueue_depth")
+
     async def restart_phase(self) -> tuple[dict[str, Any], OperatorProcess]:
         assert self.operator is not None
         self.operator.kill()
@@ -284,6 +363,14 @@ class Bench:
             "writes": sum(apiserver.writes(ours).values()),
             "requests_by_verb": apiserver.by_verb(ours),
         }, operator
+
+
+def cpu_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
+
+
+async def _true_when(value: bool) -> bool:
+    return value
 
 
 def metric_total(text: str, name: str, verbs: Iterable[str] | None = None) -> int:
@@ -318,39 +405,117 @@ def per_md(requests: Requests, count: int) -> dict[str, float]:
     return {verb: round(value / count, 2) for verb, value in apiserver.by_verb(requests).items()}
 
 
-async def run_phases(bench: Bench) -> dict[str, Any]:
-    cluster = bench.cluster
+def start_cluster(count: int, workdir: Path, namespace: str) -> LocalCluster:
+    cluster = LocalCluster(workdir=workdir, nodes=node_pool(count))
+    started = time.monotonic()
+    log(f"starting a local cluster with {len(cluster.nodes)} nodes in {workdir}")
+    try:
+        cluster.start(timeout=180)
+        cluster.install_crds(project_root() / "crds")
+        cluster.apply_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
+    except BaseException:
+        cluster.stop()
+        raise
+    log(f"cluster ready in {time.monotonic() - started:.1f}s")
+    return cluster
+
+
+async def direct_run(bench: Bench) -> tuple[dict[str, Any], Requests]:
     try:
         log(f"direct: applying the children of {bench.count} ModelDeployments")
-        direct, direct_requests = await bench.direct_phase()
-        log(f"direct: Deployments available after {direct['available_seconds']:.1f}s; starting the operator")
+        direct, requests = await bench.direct_phase()
+        return {**direct, "cpu_seconds": bench.phase_cpu}, requests
+    finally:
+        await bench.client.close()
+
+
+async def operator_run(bench: Bench) -> dict[str, Any]:
+    try:
         operator = await asyncio.to_thread(bench.start_operator)
         first_pid = operator.pid
+        assert first_pid is not None
+        # What the operator holds before the first ModelDeployment: the base of the bytes-per-model figure.
+        base_rss = procstat.rss_mb(first_pid)
         op, op_requests = await bench.operator_phase()
+        op_cpu = bench.phase_cpu
         log(f"idle: {bench.args.idle_seconds} s")
         idle = await bench.idle_phase(operator)
-        assert first_pid is not None
         rss, cpu = procstat.peak_rss_mb(first_pid), procstat.cpu_seconds(first_pid)
+        # The restart comes before the edits: their rollouts would still be writing while it is timed.
         log("restart: killing the operator and starting it again")
         restart, operator = await bench.restart_phase()
         assert operator.pid is not None
         restart_rss, restart_cpu = procstat.peak_rss_mb(operator.pid), procstat.cpu_seconds(operator.pid)
+        log(f"edits at steady state: {bench.args.edits} of each kind")
+        steady = await bench.steady_edits()
+        log(f"edits while {bench.count} more ModelDeployments are created")
+        loaded = await bench.edits_under_load()
     finally:
         if bench.operator is not None:
             bench.operator.stop()
         await bench.client.close()
+    return {
+        "operator": op,
+        "operator_phase_cpu": op_cpu,
+        "op_requests": op_requests,
+        "idle": idle,
+        "edit_latency": {"steady": steady, "mass_create": loaded},
+        "restart": restart,
+        "process": {
+            "base_rss_mb": base_rss,
+            "create_rss_peak_mb": rss,
+            "cpu_seconds": cpu,
+            "restart_rss_peak_mb": restart_rss,
+            "restart_cpu_seconds": restart_cpu,
+        },
+    }
 
-    op_scoped = apiserver.only(op_requests, apiserver.OPERATOR_RESOURCES)
+
+def run_count(args: argparse.Namespace, count: int, workdir: Path) -> dict[str, Any]:
+    """Both phases of one N, each on its own fresh cluster."""
+    cluster = start_cluster(count, workdir / "direct", DIRECT_NS)
+    try:
+        direct, direct_requests = asyncio.run(direct_run(Bench(args, count, cluster, workdir / "direct")))
+    finally:
+        cluster.stop()
+    cluster = start_cluster(count, workdir / "operator", OPERATOR_NS)
+    try:
+        measured = asyncio.run(operator_run(Bench(args, count, cluster, workdir / "operator")))
+    finally:
+        cluster.stop()
+    nodes = len(cluster.nodes)
+    return result_of(args, count, nodes, direct, direct_requests, measured)
+
+
+def result_of(
+    args: argparse.Namespace,
+    n: int,
+    nodes: int,
+    direct: Mapping[str, Any],
+    direct_requests: Requests,
+    measured: Mapping[str, Any],
+) -> dict[str, Any]:
+    op = measured["operator"]
+    proc = measured["process"]
+    restart = measured["restart"]
+    op_scoped = apiserver.only(measured["op_requests"], apiserver.OPERATOR_RESOURCES)
     direct_scoped = apiserver.only(direct_requests, apiserver.OPERATOR_RESOURCES)
-    n = bench.count
+    peak = max(proc["create_rss_peak_mb"], proc["restart_rss_peak_mb"])
     result: dict[str, Any] = {
         "count": n,
-        "concurrency": bench.concurrency,
-        "nodes": len(cluster.nodes),
+        "concurrency": args.concurrency,
+        "nodes": nodes,
         "cpus": os.cpu_count(),
         "operator": {k: round(v, 2) for k, v in op.items()},
-        "direct": {k: round(v, 2) for k, v in direct.items()},
+        "direct": {k: round(v, 2) for k, v in direct.items() if k != "cpu_seconds"},
+        # CPU seconds per process until all children existed, in each phase: what the cores went to.
+        "phase_cpu_seconds": {"operator": measured["operator_phase_cpu"], "direct": direct["cpu_seconds"]},
         "ratio": round(op["children_seconds"] / max(direct["children_seconds"], 1e-6), 2),
+        # All CPU seconds spent until the children existed, operator path over direct path: what the
+        # ratio tends to when the cores are the bottleneck, and unlike wall time not moved by other load.
+        "cpu_ratio": round(
+            sum(measured["operator_phase_cpu"].values()) / max(sum(direct["cpu_seconds"].values()), 1e-6), 2
+        ),
         "api_requests_per_md": {
             "operator": per_md(op_scoped, n),
             "direct": per_md(direct_scoped, n),
@@ -359,13 +524,16 @@ async def run_phases(bench: Bench) -> dict[str, Any]:
             "operator_by_resource": apiserver.by_resource(op_scoped),
             "direct_by_resource": apiserver.by_resource(direct_scoped),
         },
-        "idle": idle,
+        "idle": measured["idle"],
+        "edit_latency": measured["edit_latency"],
         "operator_process": {
-            "rss_peak_mb": round(max(rss, restart_rss), 1),
-            "create_rss_peak_mb": round(rss, 1),
-            "cpu_seconds": round(cpu, 2),
-            "restart_rss_peak_mb": round(restart_rss, 1),
-            "restart_cpu_seconds": round(restart_cpu, 2),
+            "rss_peak_mb": round(peak, 1),
+            "base_rss_mb": round(proc["base_rss_mb"], 1),
+            "bytes_per_model": round(max(0.0, peak - proc["base_rss_mb"]) * 2**20 / n),
+            "create_rss_peak_mb": round(proc["create_rss_peak_mb"], 1),
+            "cpu_seconds": round(proc["cpu_seconds"], 2),
+            "restart_rss_peak_mb": round(proc["restart_rss_peak_mb"], 1),
+            "restart_cpu_seconds": round(proc["restart_cpu_seconds"], 2),
         },
         "restart": {**restart, "converge_seconds": round(restart["converge_seconds"], 2)},
     }
@@ -374,34 +542,42 @@ async def run_phases(bench: Bench) -> dict[str, Any]:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    if args.count < 1 or args.concurrency < 1:
-        print("error: --count and --concurrency must be at least 1", file=sys.stderr)
+    counts = parse_counts(args.counts) if args.counts else [args.count]
+    if not counts or min(counts) < 1 or args.concurrency < 1 or args.edits < 1:
+        print("error: --count/--counts, --concurrency and --edits must be at least 1", file=sys.stderr)
         return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
-    cluster = LocalCluster(workdir=workdir, nodes=node_pool(args.count))
     started = time.monotonic()
-    log(f"starting a local cluster with {len(cluster.nodes)} nodes in {workdir}")
-    try:
-        cluster.start(timeout=180)
-        cluster.install_crds(project_root() / "crds")
-        cluster.apply_objects(
-            [
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-                for ns in (OPERATOR_NS, DIRECT_NS)
-            ]
-        )
-        log(f"cluster ready in {time.monotonic() - started:.1f}s")
-        bench = Bench(args, cluster, workdir)
-        result = asyncio.run(run_phases(bench))
-    finally:
-        cluster.stop()
-    result["total_seconds"] = round(time.monotonic() - started, 1)
-    print(report.table(result), flush=True)
+    runs: list[dict[str, Any]] = []
+    for count in counts:
+        result = run_count(args, count, workdir / f"n{count}")
+        print(report.table(result) + "\n", flush=True)
+        runs.append(result)
+        # After each N, so that a long run interrupted at a large N keeps what it measured.
+        write_output(args.output, runs, len(counts) > 1, time.monotonic() - started)
+    print(report.curve_table(report.scale_curve(runs)), flush=True)
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nwrote {output}", flush=True)
+        print(f"\nwrote {args.output}", flush=True)
     if not args.keep and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def write_output(output: str | None, runs: list[dict[str, Any]], several: bool, seconds: float) -> None:
+    if not output:
+        return
+    curve = report.scale_curve(runs)
+    body: dict[str, Any] = (
+        {"runs": runs, "scale_curve": curve} if several else {**runs[0], "scale_curve": curve}
+    )
+    body["total_seconds"] = round(seconds, 1)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=2) + "\n")
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        return []
