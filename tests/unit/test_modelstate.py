@@ -354,6 +354,14 @@ def test_unreachable_tf_serving_gives_a_stable_error() -> None:
     assert not first.reachable
 
 
+async def until(check: Any, timeout: float = 10) -> None:
+    """Let the event loop run until ``check()`` holds; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{check} still false after {timeout}s"
+        await asyncio.sleep(0.05)
+
+
 async def poll_until(
     poller: ModelPoller, key: tuple[str, str], check: Any, timeout: float = 20
 ) -> ModelState:
@@ -385,8 +393,7 @@ def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
             first = await poll_until(poller, key, lambda s: s.available(1))
             assert [p.pod for p in first.pods] == sorted([a.view.name, b.view.name])
             seen = poller.requests
-            while poller.requests < seen + 4:
-                await asyncio.sleep(0.05)
+            await until(lambda: poller.requests >= seen + 4)
             assert notified == [key]  # two more rounds, the same answer: no new notification
             # Version 2 appears under the base path; each pod's file system poll loads it (latest: 1).
             store.add_version(URI, 2)
@@ -423,15 +430,11 @@ def test_poll_period_is_short_only_while_something_is_in_flight(
         poller = ModelPoller(config, {key: body}, lambda k: [p.pod], lambda k: None)
         poller.start()
         try:
-            deadline = time.monotonic() + 10
-            while poller.requests < 3:  # in flight: every 0.2 s
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
+            await until(lambda: poller.requests >= 3)  # in flight: every 0.2 s
             store.add_version(URI, 4)
             await poll_until(poller, key, lambda s: s.available(4))
-            settled = poller.requests
-            await asyncio.sleep(1.0)  # steady now: the next poll is 60 s away
-            assert poller.requests == settled
+            # Steady now: the poll that saw version 4 scheduled the next one a full poll period away.
+            assert poller._due[key] > time.monotonic() + 30
         finally:
             await poller.stop()
 
