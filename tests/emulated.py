@@ -4,6 +4,15 @@ A pod here is what the pod farm would run for it: the Deployment's pod template 
 operator renders for a ModelDeployment, an emulated tensorflow_model_server started from that pod's
 command and args, reading its mounted files, bound to its pod IP after the address map (pod network
 10.244.0.0/16 onto a random /16 of loopback, as LocalCluster does).
+
+What stands in for which real component, and the file each follows:
+- TF Serving itself: ``modeldeploy.localcluster.tfserving`` (every behaviour there cites its
+  tensorflow/serving 2.19.0 source file: model_servers/main.cc, server.cc, server_core.cc,
+  http_rest_api_handler.cc, core/servable_state_monitor.cc, ...). Nothing of TF Serving is emulated here.
+- The container's argv: command followed by args, as the kubelet builds it (k8s.io/kubernetes
+  pkg/kubelet/container/helpers.go, ExpandContainerCommandAndArgs), via ``podview.pod_view``.
+- The mounted ConfigMap: each key a file under the mount path, re-read after an update as the kubelet's
+  ConfigMap volume refreshes it (pkg/volume/configmap/configmap.go, pkg/volume/util/atomic_writer.go).
 """
 
 from __future__ import annotations
