@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def pod_stage(name: str, expressions: list[dict[str, Any]], next_step: dict[str, Any]) -> dict[str, Any]:
-    """A Stage for the pods `expressions` match (KWOK selector syntax), moved on as `next_step` says."""
-    return {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Stage",
-        "metadata": {"name": name},
-        "spec": {
-            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
-            "selector": {"matchExpressions": expressions},
-            "next": next_step,
-        },
-    }
+from modeldeploy.localcluster.stages import pod_stage
 
 
 def delete_stage() -> dict[str, Any]:

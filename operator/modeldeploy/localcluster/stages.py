@@ -118,17 +118,22 @@ containerStatuses:
 """
 
 
-def _stage(name: str, selector: list[dict[str, Any]], template: str) -> dict[str, Any]:
+def pod_stage(name: str, expressions: list[dict[str, Any]], next_step: dict[str, Any]) -> dict[str, Any]:
+    """A Stage for the pods `expressions` match (KWOK selector syntax), moved on as `next_step` says."""
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
         "metadata": {"name": name},
         "spec": {
             "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
-            "selector": {"matchExpressions": selector},
-            "next": {"statusTemplate": template},
+            "selector": {"matchExpressions": expressions},
+            "next": next_step,
         },
     }
+
+
+def _stage(name: str, selector: list[dict[str, Any]], template: str) -> dict[str, Any]:
+    return pod_stage(name, selector, {"statusTemplate": template})
 
 
 def _header() -> str:
