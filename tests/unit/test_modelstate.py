@@ -365,13 +365,10 @@ async def until(check: Any, timeout: float = 10) -> None:
 async def poll_until(
     poller: ModelPoller, key: tuple[str, str], check: Any, timeout: float = 20
 ) -> ModelState:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = poller.state(key)
-        if got is not None and check(got):
-            return got
-        assert time.monotonic() < deadline, f"poller state {got}"
-        await asyncio.sleep(0.05)
+    await until(lambda: (got := poller.state(key)) is not None and check(got), timeout)
+    state = poller.state(key)
+    assert state is not None
+    return state
 
 
 def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
@@ -410,10 +407,7 @@ def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
 
 
 async def poll_until_gone(poller: ModelPoller, key: tuple[str, str], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while poller.state(key) is not None:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await until(lambda: poller.state(key) is None, timeout)
 
 
 def test_poll_period_is_short_only_while_something_is_in_flight(
