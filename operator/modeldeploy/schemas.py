@@ -12,7 +12,8 @@ the object itself:
 
 Both are read from the OpenAPI v3 documents the API server publishes (``/openapi/v3/apis/apps/v1``...)
 by ``derive``, and kept in ``data/child_schemas.json`` (regenerate it with
-``python -m tests.child_schemas``; a cluster test fails when it differs from what the API server says).
+``python -m tests.support.child_schemas``; a cluster test fails when it differs from what the API server
+says).
 """
 
 from __future__ import annotations

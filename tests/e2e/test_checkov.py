@@ -23,9 +23,8 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.binaries import bin_dir, kubectl_path
-from tests.e2e.support import CHART, MANIFESTS, SAMPLES
+from tests.support.paths import CHART, MANIFESTS, ROOT, SAMPLES
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"  # its own virtualenv: see requirements-checkov.txt
 DIGEST = "sha256:" + "0" * 64  # never pulled: checkov reads the manifests only
 # The user decides these for their models through spec.runtime.image (a digest satisfies both).

@@ -30,10 +30,10 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import bin_dir, kubectl_path
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.e2e import support
-from tests.polling import wait_for
+from tests.support.install import DEADLINE, installed_from_deployment, wait_until_samples_ready
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
-ROOT = support.ROOT
 DOCUMENTS = (
     "README.md",
     "docs/install.md",
@@ -212,7 +212,7 @@ class Reader:
     def restart_operator(self) -> None:
         """Run the operator as the installed Deployment now says (after an install or upgrade)."""
         self.stop_operator()
-        installed = support.installed_from_deployment(self.cluster, OPERATOR_NS, "modeldeploy")
+        installed = installed_from_deployment(self.cluster, OPERATOR_NS, "modeldeploy")
         self.operator = installed.operator(self.cluster, f"operator-{len(self.outputs)}")
 
     def write_pod_log(self) -> None:
@@ -295,7 +295,7 @@ def test_kustomize_reader(reader: Reader) -> None:
     reader.run_block(block_with(install, "kubectl apply --server-side --force-conflicts -k my-cluster/"))
     after = configmaps(reader)
     assert len(after) == 2 and before < after, (before, after)
-    wait_for(lambda: samples_run(reader, "2.18.0"), support.DEADLINE, what="samples on the overlay's version")
+    wait_for(lambda: samples_run(reader, "2.18.0"), DEADLINE, what="samples on the overlay's version")
 
     # The old ConfigMap stays until the documented clean-up deletes it, and only it.
     mounted = reader.sh(
@@ -339,7 +339,7 @@ def test_helm_reader(reader: Reader) -> None:
     for command in notes:
         reader.run(command)
     NOTES_RAN.extend(notes)
-    support.wait_until_samples_ready(reader.cluster, 0)
+    wait_until_samples_ready(reader.cluster, 0)
 
     # Argo CD's health check goes into argocd-cm (a stand-in for an installed Argo CD's ConfigMap).
     reader.sh("kubectl create namespace argocd")

@@ -25,10 +25,31 @@ import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.e2e import support
-from tests.e2e.support import CHART, CRDS, MD_CRD, SAMPLES, Helm, Installed, get
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import private_cluster
+from tests.support.install import (
+    DEADLINE,
+    Helm,
+    Installed,
+    assert_least_privilege,
+    assert_no_drift,
+    assert_nothing_forbidden,
+    can_i,
+    children_of,
+    configmap_file,
+    field_managers_of_user_fields,
+    installed_from_deployment,
+    kubectl_json,
+    operator_deployment,
+    rollout_status,
+    sample_models,
+    wait_until_ready,
+    wait_until_samples_ready,
+    wait_until_samples_run,
+)
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.paths import CHART, CRDS, MD_CRD, ROOT, SAMPLES
+from tests.support.waits import wait_for
 from tests.unit.test_argocd_health import FIXTURES, HEALTH_KEY, argocd_health
 
 RELEASE = "modeldeploy"
@@ -49,7 +70,7 @@ class Release:
     logs: list[str] = field(default_factory=list)
 
     def start_operator(self) -> None:
-        self.installed = support.installed_from_deployment(self.cluster, NAMESPACE, RELEASE)
+        self.installed = installed_from_deployment(self.cluster, NAMESPACE, RELEASE)
         self.operator = self.installed.operator(self.cluster, f"operator-{len(self.logs)}")
         self.logs.append(str(self.operator.component.log_path))
 
@@ -70,7 +91,7 @@ class Release:
 
 @pytest.fixture(scope="module")
 def helm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with support.private_cluster(tmp_path_factory.mktemp("helm-cluster")) as cluster:
+    with private_cluster(tmp_path_factory.mktemp("helm-cluster")) as cluster:
         yield cluster
 
 
@@ -86,15 +107,15 @@ def release(helm_cluster: LocalCluster, helm: Helm) -> Iterator[Release]:
     helm_cluster.kubectl("create", "namespace", NAMESPACE)
     helm_cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     helm("install", RELEASE, str(CHART), "--namespace", NAMESPACE)
-    support.rollout_status(helm_cluster, NAMESPACE, RELEASE)
-    installed = support.installed_from_deployment(helm_cluster, NAMESPACE, RELEASE)
+    rollout_status(helm_cluster, NAMESPACE, RELEASE)
+    installed = installed_from_deployment(helm_cluster, NAMESPACE, RELEASE)
     rel = Release(helm_cluster, helm, installed, 0.0)
     rel.start_operator()
     try:
         helm_cluster.kubectl(
             "apply", "--server-side", f"--field-manager={GITOPS_MANAGER}", "-f", str(SAMPLES)
         )
-        rel.install_to_ready_seconds = support.wait_until_samples_ready(helm_cluster, started)
+        rel.install_to_ready_seconds = wait_until_samples_ready(helm_cluster, started)
         print(f"helm install to samples Ready: {rel.install_to_ready_seconds:.1f}s")
         yield rel
     finally:
@@ -104,32 +125,32 @@ def release(helm_cluster: LocalCluster, helm: Helm) -> Iterator[Release]:
 def test_install_runs_the_samples_with_the_charts_identity(release: Release) -> None:
     cluster = release.cluster
     assert release.installed == Installed(NAMESPACE, RELEASE, f"{RELEASE}-config", ("--log-format=json",))
-    assert release.install_to_ready_seconds < support.DEADLINE
-    assert get(cluster, "crd", MD_CRD) is not None, "the chart's crds/ were not installed"
-    for _, sample in support.sample_models():
-        children = support.children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
+    assert release.install_to_ready_seconds < DEADLINE
+    assert Kube(cluster).get("crd", MD_CRD) is not None, "the chart's crds/ were not installed"
+    for _, sample in sample_models():
+        children = children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
         assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
     # The operator really ran as the ServiceAccount, and nothing it tried was forbidden.
-    whoami = support.kubectl_json(cluster, "auth", "whoami", kubeconfig=release.installed.kubeconfig(cluster))
+    whoami = kubectl_json(cluster, "auth", "whoami", kubeconfig=release.installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:{RELEASE}"
-    support.assert_nothing_forbidden(release.log_text())
+    assert_nothing_forbidden(release.log_text())
 
 
 def test_cluster_wide_rbac_is_least_privilege(release: Release) -> None:
     kubeconfig = release.installed.kubeconfig(release.cluster)
-    asked = support.assert_least_privilege(
+    asked = assert_least_privilege(
         release.cluster, kubeconfig, watched=[None, SAMPLES_NS, "default"], unwatched=[]
     )
     assert asked > 100
 
 
 def test_gitops_sync_sees_no_drift_after_reconcile(release: Release) -> None:
-    assert support.assert_no_drift(release.cluster, GITOPS_MANAGER) == len(support.sample_models())
-    for _, sample in support.sample_models():
+    assert assert_no_drift(release.cluster, GITOPS_MANAGER) == len(sample_models())
+    for _, sample in sample_models():
         live = release.cluster.kubectl(
             "get", "md", sample["metadata"]["name"], "-n", SAMPLES_NS, "--show-managed-fields", "-o", "json"
         ).stdout
-        owners = support.field_managers_of_user_fields(json.loads(live))
+        owners = field_managers_of_user_fields(json.loads(live))
         assert owners == {GITOPS_MANAGER}, f"{sample['metadata']['name']}: user fields owned by {owners}"
 
 
@@ -144,13 +165,13 @@ def _wait_for_status(
     cluster: LocalCluster, name: str, test: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
-        md = get(cluster, "modeldeployment", name, SAMPLES_NS)
+        md = Kube(cluster).get("modeldeployment", name, SAMPLES_NS)
         status = (md or {}).get("status") or {}
         if md and status.get("observedGeneration") == md["metadata"]["generation"] and test(md):
             return md
         return None
 
-    return wait_for(probe, support.DEADLINE, interval=0.5, what=f"{name}: {what}")
+    return wait_for(probe, DEADLINE, interval=0.5, what=f"{name}: {what}")
 
 
 def _fixture_form(obj: dict[str, Any]) -> dict[str, Any]:
@@ -218,9 +239,13 @@ def test_argocd_health_of_live_statuses(release: Release) -> None:
         cluster.kubectl(
             "patch", "md", "too-many-gpus", "-n", SAMPLES_NS, "--type=merge", "-p", json.dumps(patch)
         )
-        live["generation-not-observed"] = get(cluster, "modeldeployment", "too-many-gpus", SAMPLES_NS) or {}
+        live["generation-not-observed"] = (
+            Kube(cluster).get("modeldeployment", "too-many-gpus", SAMPLES_NS) or {}
+        )
         cluster.apply_objects([model_deployment("created-while-down", SAMPLES_NS)])
-        live["created-no-status"] = get(cluster, "modeldeployment", "created-while-down", SAMPLES_NS) or {}
+        live["created-no-status"] = (
+            Kube(cluster).get("modeldeployment", "created-while-down", SAMPLES_NS) or {}
+        )
     finally:
         release.start_operator()
 
@@ -263,10 +288,10 @@ def test_argocd_cm_patch_command_from_the_docs(release: Release) -> None:
     )
     cluster.kubectl(
         *("-n", "argocd", "patch", "configmap", "argocd-cm", "--type", "merge"),
-        *("--patch-file", str(support.ROOT / "argocd" / "argocd-cm-patch.yaml")),
+        *("--patch-file", str(ROOT / "argocd" / "argocd-cm-patch.yaml")),
     )
-    data = support.kubectl_json(cluster, "-n", "argocd", "get", "configmap", "argocd-cm")["data"]
-    health = (support.ROOT / "argocd" / "health.lua").read_text()
+    data = kubectl_json(cluster, "-n", "argocd", "get", "configmap", "argocd-cm")["data"]
+    health = (ROOT / "argocd" / "health.lua").read_text()
     assert data == {"url": "https://argocd.example", HEALTH_KEY: health}
 
 
@@ -296,7 +321,7 @@ def test_helm_upgrade_rejects_bad_values_and_keeps_the_release(release: Release)
 
 def test_helm_upgrade_changes_config_and_replicas(release: Release) -> None:
     cluster = release.cluster
-    before = support.operator_deployment(cluster, NAMESPACE, RELEASE)
+    before = operator_deployment(cluster, NAMESPACE, RELEASE)
     # docs/install.md: helm upgrade does not touch crds/, so the new CRDs go first, server-side, taking
     # the fields over from helm's install (a plain server-side apply of a changed CRD conflicts).
     new_crds = cluster.workdir / "new-crds"
@@ -316,26 +341,26 @@ def test_helm_upgrade_changes_config_and_replicas(release: Release) -> None:
         "peering.enabled=true",
     )
     assert _revision(release) == 2
-    after = support.operator_deployment(cluster, NAMESPACE, RELEASE)
+    after = operator_deployment(cluster, NAMESPACE, RELEASE)
     annotations = [
         d["spec"]["template"]["metadata"]["annotations"]["checksum/config"] for d in (before, after)
     ]
     assert annotations[0] != annotations[1], "a config change must roll the operator pods"
     assert after["spec"]["replicas"] == 2
-    assert get(cluster, "clusterkopfpeerings.kopf.dev", "modeldeploy") is not None
+    assert Kube(cluster).get("clusterkopfpeerings.kopf.dev", "modeldeploy") is not None
 
     # The chart's Deployment now runs the operator peered, with the new config: so does the local one.
     release.stop_operator()
     release.start_operator()
     assert "--peering=modeldeploy" in release.installed.args
-    config = yaml.safe_load(support.configmap_file(cluster, NAMESPACE, release.installed.configmap))
+    config = yaml.safe_load(configmap_file(cluster, NAMESPACE, release.installed.configmap))
     assert config["defaultVersion"] == "2.18.0" and config["progressDeadlineSeconds"] == 300
 
-    support.wait_until_samples_run(cluster, "tensorflow/serving:2.18.0")
-    for _, sample in support.sample_models():
-        deployment = get(cluster, "deployment", sample["metadata"]["name"], SAMPLES_NS) or {}
+    wait_until_samples_run(cluster, "tensorflow/serving:2.18.0")
+    for _, sample in sample_models():
+        deployment = Kube(cluster).get("deployment", sample["metadata"]["name"], SAMPLES_NS) or {}
         assert deployment["spec"]["progressDeadlineSeconds"] == 300
-    support.assert_nothing_forbidden(release.log_text())
+    assert_nothing_forbidden(release.log_text())
 
 
 # --- helm uninstall ----------------------------------------------------------------------------------
@@ -345,8 +370,8 @@ def test_helm_uninstall_keeps_the_crd_and_the_models(release: Release) -> None:
     cluster = release.cluster
     kubeconfig = release.installed.kubeconfig(cluster)
     children = {
-        sample["metadata"]["name"]: support.children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
-        for _, sample in support.sample_models()
+        sample["metadata"]["name"]: children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
+        for _, sample in sample_models()
     }
     release.uninstall()
     for kind, name, ns in (
@@ -357,20 +382,22 @@ def test_helm_uninstall_keeps_the_crd_and_the_models(release: Release) -> None:
         ("clusterrolebinding", RELEASE, None),
         ("clusterkopfpeering.kopf.dev", "modeldeploy", None),
     ):
-        assert get(cluster, kind, name, ns) is None, f"{kind} {name} survived helm uninstall"
-    assert get(cluster, "crd", MD_CRD) is not None, "helm uninstall removed the CRD (and every model with it)"
+        assert Kube(cluster).get(kind, name, ns) is None, f"{kind} {name} survived helm uninstall"
+    assert Kube(cluster).get("crd", MD_CRD) is not None, (
+        "helm uninstall removed the CRD (and every model with it)"
+    )
     for name, owned in children.items():
-        md = get(cluster, "modeldeployment", name, SAMPLES_NS)
+        md = Kube(cluster).get("modeldeployment", name, SAMPLES_NS)
         assert md is not None and md["status"]["phase"] == "Ready", name
-        assert support.children_of(cluster, SAMPLES_NS, name) == owned
+        assert children_of(cluster, SAMPLES_NS, name) == owned
     # The old token no longer works: the ServiceAccount is gone.
     denied = cluster.kubectl("get", "md", "-A", kubeconfig=kubeconfig, check=False)
     assert denied.returncode != 0 and "Unauthorized" in denied.stderr, denied.stderr
     # Without the operator a model can still be deleted (no finalizer left behind); its children go too.
     cluster.kubectl("delete", "md", "half-plus-two-canary", "-n", SAMPLES_NS, "--timeout=60s")
     wait_for(
-        lambda: not support.children_of(cluster, SAMPLES_NS, "half-plus-two-canary"),
-        support.DEADLINE,
+        lambda: not children_of(cluster, SAMPLES_NS, "half-plus-two-canary"),
+        DEADLINE,
         what="garbage collection of the deleted model's children",
     )
 
@@ -391,33 +418,33 @@ def test_namespaced_mode_watches_only_its_namespaces(release: Release, helm_clus
         cluster.kubectl("create", "namespace", ns)
     # docs/install.md's high-availability install watching two namespaces, verbatim.
     helm(*HA_INSTALL)
-    installed = support.installed_from_deployment(cluster, NAMESPACE, RELEASE)
+    installed = installed_from_deployment(cluster, NAMESPACE, RELEASE)
     assert installed.args == ("--log-format=json", "--peering=modeldeploy")
-    assert support.operator_deployment(cluster, NAMESPACE, RELEASE)["spec"]["replicas"] == 2
+    assert operator_deployment(cluster, NAMESPACE, RELEASE)["spec"]["replicas"] == 2
     for ns in ("team-a", "team-b"):
-        assert get(cluster, "kopfpeerings.kopf.dev", "modeldeploy", ns) is not None
+        assert Kube(cluster).get("kopfpeerings.kopf.dev", "modeldeploy", ns) is not None
     kubeconfig = installed.kubeconfig(cluster)
-    support.assert_least_privilege(
+    assert_least_privilege(
         cluster, kubeconfig, watched=["team-a", "team-b"], unwatched=["team-c", SAMPLES_NS, NAMESPACE]
     )
     for verb in ("list", "watch"):
-        assert not support.can_i(cluster, kubeconfig, verb, "modeldeployments.serving.modeldeploy.io", None)
-    assert support.can_i(cluster, kubeconfig, "patch", "kopfpeerings.kopf.dev", "team-a")
-    assert not support.can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev", None)
+        assert not can_i(cluster, kubeconfig, verb, "modeldeployments.serving.modeldeploy.io", None)
+    assert can_i(cluster, kubeconfig, "patch", "kopfpeerings.kopf.dev", "team-a")
+    assert not can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev", None)
 
     models = [model_deployment("m", ns) for ns in ("team-a", "team-b", "team-c")]
     cluster.apply_objects(models)
     operator = installed.operator(cluster, "operator-namespaced")
     try:
         for ns in ("team-a", "team-b"):
-            support.wait_until_ready(cluster, ns, "m")
+            wait_until_ready(cluster, ns, "m")
         # By then the operator has listed and handled both watched namespaces; team-c is not its business.
         # Only the CRD's default status: the operator never wrote one.
-        unwatched = (get(cluster, "modeldeployment", "m", "team-c") or {}).get("status")
+        unwatched = (Kube(cluster).get("modeldeployment", "m", "team-c") or {}).get("status")
         assert unwatched == {"observedGeneration": 0, "phase": "Pending"}, unwatched
-        assert support.children_of(cluster, "team-c", "m") == {}
+        assert children_of(cluster, "team-c", "m") == {}
         log = Path(operator.component.log_path).read_text()
-        support.assert_nothing_forbidden(log)
+        assert_nothing_forbidden(log)
         assert "team-c" not in log
     finally:
         operator.stop()

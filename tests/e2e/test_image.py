@@ -21,9 +21,18 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.cluster import free_port
 from modeldeploy.localcluster.process import Component
-from tests.e2e import support
-from tests.e2e.buildah import Build, Container, build_image, container, image_config
-from tests.e2e.support import CHART, SAMPLES, Helm
+from tests.support.buildah import Build, Container, build_image, container, image_config
+from tests.support.clusters import private_cluster
+from tests.support.install import (
+    DEADLINE,
+    Helm,
+    assert_nothing_forbidden,
+    children_of,
+    sample_models,
+    wait_until_samples_ready,
+    with_cluster_settings,
+)
+from tests.support.paths import CHART, MD_CRD, SAMPLES
 
 RELEASE = "modeldeploy"
 NAMESPACE = "modeldeploy-system"
@@ -87,7 +96,7 @@ def test_the_user_cannot_write_outside_tmp_and_the_check_would_see_it(image: Bui
 
 @pytest.fixture(scope="module")
 def image_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with support.private_cluster(tmp_path_factory.mktemp("image-cluster")) as cluster:
+    with private_cluster(tmp_path_factory.mktemp("image-cluster")) as cluster:
         yield cluster
 
 
@@ -115,7 +124,7 @@ class ImageOperator:
         config_dir.mkdir(parents=True)
         token_dir.mkdir()
         (configmap,) = [o for o in objects if o["kind"] == "ConfigMap"]
-        config = support.with_cluster_settings(cluster, configmap["data"]["config.yaml"])
+        config = with_cluster_settings(cluster, configmap["data"]["config.yaml"])
         (config_dir / "config.yaml").write_text(config)
         (account,) = [o for o in objects if o["kind"] == "ServiceAccount"]
         name = account["metadata"]["name"]
@@ -155,7 +164,7 @@ class ImageOperator:
 
         self.component.start()
         try:
-            self.component.wait_until(healthy, support.DEADLINE, "healthy")
+            self.component.wait_until(healthy, DEADLINE, "healthy")
         except BaseException:
             self.stop()  # an operator that never got healthy must not outlive the test
             raise
@@ -180,7 +189,7 @@ def test_operator_from_the_image_makes_the_samples_ready(image: Build, image_clu
     manifest = cluster.workdir / "chart.yaml"
     manifest.write_text(yaml.safe_dump_all(objects))
     cluster.kubectl("apply", "--server-side", "-f", str(manifest))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", support.MD_CRD, "--timeout=60s")
+    cluster.kubectl("wait", "--for=condition=Established", "crd", MD_CRD, "--timeout=60s")
     # What a cluster would enforce on the chart's pod, checked against the image.
     pod = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -199,16 +208,16 @@ def test_operator_from_the_image_makes_the_samples_ready(image: Build, image_clu
         operator.start()
         try:
             cluster.kubectl("apply", "--server-side", "-f", str(SAMPLES))
-            seconds = support.wait_until_samples_ready(cluster, started)
+            seconds = wait_until_samples_ready(cluster, started)
             print(f"operator from the image: samples Ready {seconds:.1f}s after start")
         finally:
             operator.stop()
         log = operator.log()
-        support.assert_nothing_forbidden(log)
+        assert_nothing_forbidden(log)
         # readOnlyRootFilesystem: the whole run wrote nothing outside /tmp.
         assert c.written() == before, sorted(set(c.written().items()) - set(before.items()))
-    for _, sample in support.sample_models():
-        children = support.children_of(cluster, "modeldeploy-samples", sample["metadata"]["name"])
+    for _, sample in sample_models():
+        children = children_of(cluster, "modeldeploy-samples", sample["metadata"]["name"])
         assert "NetworkPolicy" in children and "Deployment" in children, children
 
 

@@ -17,8 +17,22 @@ import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.e2e import support
-from tests.e2e.support import MANIFESTS, MD_CRD, SAMPLES, Installed
+from tests.support.clusters import private_cluster
+from tests.support.install import (
+    Installed,
+    assert_least_privilege,
+    assert_no_drift,
+    assert_nothing_forbidden,
+    children_of,
+    installed_from_deployment,
+    kubectl_json,
+    operator_deployment,
+    rollout_status,
+    sample_models,
+    wait_until_samples_ready,
+    wait_until_samples_run,
+)
+from tests.support.paths import MANIFESTS, MD_CRD, ROOT, SAMPLES
 
 NAMESPACE = "modeldeploy-system"
 SAMPLES_NS = "modeldeploy-samples"
@@ -35,16 +49,16 @@ class Install:
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     """docs/install.md's kubectl path: the base, then the samples."""
-    with support.private_cluster(tmp_path_factory.mktemp("kustomize-cluster")) as cluster:
+    with private_cluster(tmp_path_factory.mktemp("kustomize-cluster")) as cluster:
         started = time.monotonic()
         cluster.kubectl("apply", "--server-side", "-k", str(MANIFESTS))
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{MD_CRD}")
-        support.rollout_status(cluster, NAMESPACE, "modeldeploy")
-        installed = support.installed_from_deployment(cluster, NAMESPACE, "modeldeploy")
+        rollout_status(cluster, NAMESPACE, "modeldeploy")
+        installed = installed_from_deployment(cluster, NAMESPACE, "modeldeploy")
         state = Install(cluster, installed, installed.operator(cluster, "operator-kustomize"), 0.0)
         try:
             cluster.kubectl("apply", "-f", str(SAMPLES))
-            state.install_to_ready_seconds = support.wait_until_samples_ready(cluster, started)
+            state.install_to_ready_seconds = wait_until_samples_ready(cluster, started)
             print(f"kubectl apply -k to samples Ready: {state.install_to_ready_seconds:.1f}s")
             yield state
         finally:
@@ -56,22 +70,22 @@ def test_apply_k_runs_the_samples_with_the_bases_identity(install: Install) -> N
     assert installed.namespace == NAMESPACE and installed.service_account == "modeldeploy"
     assert installed.configmap.startswith("modeldeploy-config-"), "the generated ConfigMap has a hash suffix"
     assert installed.args == ("--log-format=json",)
-    for _, sample in support.sample_models():
-        children = support.children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
+    for _, sample in sample_models():
+        children = children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
         assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
-    whoami = support.kubectl_json(cluster, "auth", "whoami", kubeconfig=installed.kubeconfig(cluster))
+    whoami = kubectl_json(cluster, "auth", "whoami", kubeconfig=installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:modeldeploy"
-    support.assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())
+    assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())
 
 
 def test_rbac_is_least_privilege(install: Install) -> None:
     kubeconfig = install.installed.kubeconfig(install.cluster)
-    support.assert_least_privilege(install.cluster, kubeconfig, watched=[None, SAMPLES_NS], unwatched=[])
+    assert_least_privilege(install.cluster, kubeconfig, watched=[None, SAMPLES_NS], unwatched=[])
 
 
 def test_gitops_sync_sees_no_drift_after_reconcile(install: Install) -> None:
     # The samples were applied client-side (kubectl apply -f); Argo CD then syncs them server-side.
-    assert support.assert_no_drift(install.cluster) == len(support.sample_models())
+    assert assert_no_drift(install.cluster) == len(sample_models())
 
 
 def test_overlay_from_the_docs_upgrades_image_and_config(install: Install, tmp_path: Path) -> None:
@@ -87,21 +101,21 @@ def test_overlay_from_the_docs_upgrades_image_and_config(install: Install, tmp_p
     )
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(overlay))  # docs: Upgrading
 
-    upgraded = support.installed_from_deployment(cluster, NAMESPACE, "modeldeploy")
+    upgraded = installed_from_deployment(cluster, NAMESPACE, "modeldeploy")
     assert upgraded.configmap != install.installed.configmap, "a new config must roll the operator"
-    deployment = support.operator_deployment(cluster, NAMESPACE, "modeldeploy")
+    deployment = operator_deployment(cluster, NAMESPACE, "modeldeploy")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example.com/mirror/modeldeploy:0.1.0"
 
     install.operator.stop()
     install.operator = upgraded.operator(cluster, "operator-kustomize-upgraded")
-    support.wait_until_samples_run(cluster, "tensorflow/serving:2.18.0")
-    support.assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())
+    wait_until_samples_run(cluster, "tensorflow/serving:2.18.0")
+    assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())
 
 
 def _docs_overlay() -> str:
     """The overlay example in docs/install.md, verbatim."""
-    text = (support.ROOT / "docs" / "install.md").read_text()
+    text = (ROOT / "docs" / "install.md").read_text()
     start = text.index("# my-cluster/kustomization.yaml\n")
     return text[start : text.index("```", start)]
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries
-from tests.e2e.support import CHART
+from tests.support.paths import CHART
 
 ALERT_TESTS = Path(__file__).parent / "monitoring" / "alerts.test.yaml"
 DASHBOARD = CHART / "dashboards" / "modeldeploy.json"

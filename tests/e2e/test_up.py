@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.polling import wait_for
+from tests.support.waits import wait_for
 
 
 def _up(workdir: Path, *extra: str) -> list[str]:

@@ -19,9 +19,10 @@ from modeldeploy.desired.labels import selector_string
 from modeldeploy.localcluster.nodes import cpu_node
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.resourcemetrics import pod_usage
-from tests.conftest import Kube, make_namespace, own_cluster
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import make_namespace, own_cluster
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 CPU_REQUEST = "500m"
 MAX_REPLICAS = 3

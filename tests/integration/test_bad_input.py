@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 CORPUS = Path(__file__).resolve().parents[1] / "bad_inputs"
 MD_LABEL = "serving.modeldeploy.io/model-deployment"

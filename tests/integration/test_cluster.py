@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from modeldeploy.localcluster import LocalCluster
-from tests.conftest import Kube
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 model = model_deployment
 

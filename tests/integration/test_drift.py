@@ -21,12 +21,13 @@ from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.schemas import ITEM, Node, schema_of
 from modeldeploy.spec import parse_spec
-from tests.child_schemas import live_table
-from tests.conftest import Kube, make_namespace
-from tests.kubeapi import RawApi
-from tests.manifests import model_deployment
-from tests.polling import wait_for
-from tests.settle import assert_children_hold, assert_quiet, wait_ready
+from tests.support.child_schemas import live_table
+from tests.support.clusters import make_namespace
+from tests.support.kubeapi import RawApi
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.settle import assert_children_hold, assert_quiet, wait_ready
+from tests.support.waits import wait_for
 
 CONFIG = default_config()
 STORED = schema_of  # the operator's table, read through the same function the drift check uses
@@ -44,7 +45,7 @@ def test_stored_schema_table_matches_the_api_server(api: RawApi) -> None:
     live = live_table(api)
     assert stored == live, (
         "operator/modeldeploy/data/child_schemas.json differs from this API server's OpenAPI; regenerate "
-        "it: KUBECONFIG=<kubeconfig> .venv/bin/python -m tests.child_schemas > "
+        "it: KUBECONFIG=<kubeconfig> .venv/bin/python -m tests.support.child_schemas > "
         "operator/modeldeploy/data/child_schemas.json"
     )
     deployment = live["apps/v1/Deployment"]["quantities"]

@@ -16,9 +16,11 @@ import pytest
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import ROOT, Kube, write_operator_config
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import write_operator_config
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 MANAGED = "app.kubernetes.io/managed-by=modeldeploy"

@@ -7,7 +7,6 @@ another configuration."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,12 +14,13 @@ import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube, make_namespace
-from tests.manifests import model_deployment
-from tests.operator_metrics import metric_sum
-from tests.polling import wait_for
+from tests.support.clusters import make_namespace
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.metrics import metric_sum
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 120
 DIGEST = "sha256:" + "ab" * 32
 SELECTOR = "serving.modeldeploy.io/model-deployment"

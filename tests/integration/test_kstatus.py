@@ -22,11 +22,12 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.binaries import kubectl_path
-from tests import kstatus
-from tests.conftest import Kube, make_namespace, own_cluster
-from tests.kwok import delete_stage, pod_stage
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support import kstatus
+from tests.support.clusters import make_namespace, own_cluster
+from tests.support.kubectl import Kube
+from tests.support.kwok import delete_stage, pod_stage
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 DEADLINE_SECONDS = 30  # the Deployments' progressDeadlineSeconds (operator configuration)
 LOADING = "registry.example/tensorflow-serving"  # pods of this image run but never become ready

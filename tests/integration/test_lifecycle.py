@@ -20,9 +20,10 @@ from modeldeploy.localcluster.nodes import NodeSpec, gpu_node
 from modeldeploy.localcluster.podfarm import pod_overlay_root
 from modeldeploy.localcluster.tfserving.store import ModelStore
 from modeldeploy.reconcile import applied_labels
-from tests.conftest import Kube, make_namespace, own_cluster
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import make_namespace, own_cluster
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 UNPULLABLE = "registry.invalid/tensorflow-serving"
 UNPULLABLE_IMAGE = f"{UNPULLABLE}:2.19.0"

@@ -8,9 +8,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 PHASES = {"Pending", "Progressing", "Ready", "Degraded", "Failed"}
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube
-from tests.manifests import model_deployment
-from tests.polling import wait_for
-from tests.settle import assert_quiet, wait_ready
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.settle import assert_quiet, wait_ready
+from tests.support.waits import wait_for
 
 
 def degraded(kube: Kube, name: str, namespace: str, reason: str) -> dict[str, Any]:

@@ -14,9 +14,11 @@ import pytest
 from modeldeploy.handlers import PEERING_LIFETIME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import ROOT, Kube, write_operator_config
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import write_operator_config
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
 PEERING = "modeldeploy-test"
 TIMEOUT = 180

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube
-from tests.manifests import model_deployment
-from tests.operator_metrics import api_writes, metric_sum
-from tests.polling import wait_for
-from tests.settle import wait_ready
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.metrics import api_writes, metric_sum
+from tests.support.settle import wait_ready
+from tests.support.waits import wait_for
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import Kube, make_namespace
-from tests.manifests import model_deployment
-from tests.polling import wait_for
-from tests.settle import assert_quiet, versions, wait_ready, warnings
+from tests.support.clusters import make_namespace
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.settle import assert_quiet, versions, wait_ready, warnings
+from tests.support.waits import wait_for
 
 CHILDREN = [
     ("configmap", "{}-tfserving"),

@@ -16,9 +16,10 @@ import yaml
 
 from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries
 from modeldeploy.localcluster.nodes import cpu_node
-from tests.conftest import Kube, make_namespace, own_cluster
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import make_namespace, own_cluster
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.waits import wait_for
 
 PROMETHEUS = "http://prometheus.monitoring.svc:9090"
 

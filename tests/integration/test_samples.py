@@ -12,8 +12,9 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.stages import STATE_ANNOTATION
 from modeldeploy.modelstate import translate_address
 from modeldeploy.reconcile import applied_labels
-from tests.conftest import ROOT, Kube
-from tests.polling import wait_for
+from tests.support.kubectl import Kube
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
 NS = "modeldeploy-samples"
 SAMPLES = ROOT / "manifests" / "samples"

@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import ROOT, Kube, make_namespace
-from tests.manifests import model_deployment
-from tests.polling import wait_for
+from tests.support.clusters import make_namespace
+from tests.support.kubectl import Kube
+from tests.support.manifests import model_deployment
+from tests.support.paths import ROOT
+from tests.support.waits import wait_for
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 SMALL = {"cpu": "10m", "memory": "32Mi"}

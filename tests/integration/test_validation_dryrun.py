@@ -14,8 +14,9 @@ from modeldeploy.desired import build_children
 from modeldeploy.kube import object_path
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.spec import SpecError, parse_spec
-from tests.conftest import Kube, make_namespace
-from tests.kubeapi import RawApi
+from tests.support.clusters import make_namespace
+from tests.support.kubeapi import RawApi
+from tests.support.kubectl import Kube
 from tests.unit.test_properties import specs
 
 CONFIG = default_config()

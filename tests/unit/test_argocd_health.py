@@ -8,14 +8,14 @@ must show for each; the edge cases the operator does not produce are derived fro
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import yaml
 from lupa import lua51
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 HEALTH_LUA = ROOT / "argocd" / "health.lua"
 CM_PATCH = ROOT / "argocd" / "argocd-cm-patch.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "argocd"

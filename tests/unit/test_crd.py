@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 CRD_PATH = ROOT / "crds" / "serving.modeldeploy.io_modeldeployments.yaml"
 PEERING_PATH = ROOT / "crds" / "kopf-peering.yaml"
 

@@ -18,12 +18,7 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.binaries import bin_dir, kubectl_path
-
-ROOT = Path(__file__).resolve().parents[2]
-CRDS = ROOT / "crds"
-CHART = ROOT / "helm" / "modeldeploy"
-MANIFESTS = ROOT / "manifests"
-SAMPLES = MANIFESTS / "samples"
+from tests.support.paths import CHART, CRDS, MANIFESTS, ROOT, SAMPLES
 
 CRD_COPIES = [CHART / "crds", MANIFESTS / "crd"]
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from modeldeploy.localcluster.process import Component, ComponentError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def test_dead_component_error_names_it_and_shows_its_log(tmp_path: Path) -> None:

@@ -39,8 +39,8 @@ from modeldeploy.reconcile import (
     model_observations,
 )
 from modeldeploy.spec import parse_spec
-from tests.emulated import EmulatedPod, model_status_config, start_pod
-from tests.polling import wait_for
+from tests.support.emulated import EmulatedPod, model_status_config, start_pod
+from tests.support.waits import wait_for
 
 CONFIG = OperatorConfig()
 URI = "gs://acme/resnet"

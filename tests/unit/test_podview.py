@@ -13,7 +13,7 @@ from modeldeploy.localcluster.podview import pod_view
 from modeldeploy.localcluster.samples import wanted_versions
 from modeldeploy.localcluster.stages import STATE_ANNOTATION, pod_stages
 from modeldeploy.spec import parse_spec
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def children(uri: str, **spec: Any) -> dict[str, dict[str, Any]]:

@@ -18,8 +18,7 @@ from modeldeploy.desired.configmap import batching_config_text
 from modeldeploy.desired.deployment import build_deployment
 from modeldeploy.localcluster.tfserving import ServerExit
 from modeldeploy.spec import parse_spec
-from tests.polling import wait_for
-from tests.unit.tfserving_helpers import (
+from tests.support.tfserving import (
     BASE,
     BATCHING,
     CONFIG,
@@ -34,6 +33,7 @@ from tests.unit.tfserving_helpers import (
     wait_log,
     wait_states,
 )
+from tests.support.waits import wait_for
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from modeldeploy.desired.configmap import MONITORING_CONFIG_TEXT
 from modeldeploy.localcluster.tfserving import ModelStore, VersionSpec
 from modeldeploy.localcluster.tfserving.flags import expand_entrypoint, parse_flags
 from modeldeploy.localcluster.tfserving.protos import BatchingParameters, MonitoringConfig
-from tests.polling import wait_for
-from tests.unit.tfserving_helpers import models_config
+from tests.support.tfserving import models_config
+from tests.support.waits import wait_for
 
 # ---- tensorflow/core/util/command_line_flags.cc ---------------------------------------------------
 

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 IMAGE_SCRIPT = ROOT / "tools" / "image.sh"
 BUILD_TIMEOUT = 1800  # a cold build makes the Debian base and pip-installs from PyPI
 

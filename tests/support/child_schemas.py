@@ -2,7 +2,7 @@
 
 Regenerate the stored table after a Kubernetes upgrade (tests/integration/test_drift.py says when):
 
-    KUBECONFIG=<kubeconfig> .venv/bin/python -m tests.child_schemas > operator/modeldeploy/data/child_schemas.json
+    KUBECONFIG=<kubeconfig> .venv/bin/python -m tests.support.child_schemas > operator/modeldeploy/data/child_schemas.json
 """  # noqa: E501
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.kubeapi import RawApi
+
 from modeldeploy.schemas import CHILD_KINDS, derive, openapi_path
-from tests.kubeapi import RawApi
 
 
 def live_table(api: RawApi) -> dict[str, Any]:

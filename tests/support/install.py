@@ -12,41 +12,22 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.support.kubectl import Kube
+from tests.support.paths import SAMPLES
+from tests.support.waits import wait_for
 
 from modeldeploy.desired.deployment import CONTAINER_NAME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import bin_dir
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from tests.conftest import seed_common_models
-from tests.polling import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "modeldeploy"
-MANIFESTS = ROOT / "manifests"
-SAMPLES = MANIFESTS / "samples"
-CRDS = ROOT / "crds"
-MD_CRD = "modeldeployments.serving.modeldeploy.io"  # the CRD's name
 DEADLINE = 120  # seconds; two cores are shared by several clusters
-
-
-@contextmanager
-def private_cluster(workdir: Path) -> Iterator[LocalCluster]:
-    """A LocalCluster of this module's own, without CRDs (the install under test brings them); its TF
-    Serving pods run the emulator, with the samples' and the common test models' versions."""
-    cluster = LocalCluster(workdir=workdir, emulate_tfserving=True)
-    cluster.start()
-    seed_common_models(cluster.model_store_root)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def with_cluster_settings(cluster: LocalCluster, installed: str) -> str:
@@ -60,17 +41,6 @@ def with_cluster_settings(cluster: LocalCluster, installed: str) -> str:
 
 def kubectl_json(cluster: LocalCluster, *args: str, kubeconfig: Path | None = None) -> Any:
     return json.loads(cluster.kubectl(*args, "-o", "json", kubeconfig=kubeconfig).stdout)
-
-
-def get(cluster: LocalCluster, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-    ns = ["-n", namespace] if namespace else []
-    result = cluster.kubectl("get", kind, name, *ns, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr:
-            return None
-        raise RuntimeError(result.stderr)
-    obj: dict[str, Any] = json.loads(result.stdout)
-    return obj
 
 
 # --- Helm -------------------------------------------------------------------------------------------
@@ -164,7 +134,7 @@ def rollout_status(cluster: LocalCluster, namespace: str, name: str) -> None:
 
 
 def operator_deployment(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
-    deployment = get(cluster, "deployment", name, namespace)
+    deployment = Kube(cluster).get("deployment", name, namespace)
     assert deployment is not None, f"no operator Deployment {namespace}/{name}"
     return deployment
 
@@ -221,7 +191,7 @@ def wait_until_samples_ready(cluster: LocalCluster, started: float) -> float:
 
 def wait_until_ready(cluster: LocalCluster, namespace: str, name: str, generation: int | None = None) -> None:
     def ready() -> bool:
-        md = get(cluster, "modeldeployment", name, namespace) or {}
+        md = Kube(cluster).get("modeldeployment", name, namespace) or {}
         status = md.get("status") or {}
         observed = generation or md.get("metadata", {}).get("generation")
         return status.get("phase") == "Ready" and status.get("observedGeneration") == observed
@@ -241,7 +211,7 @@ def wait_until_samples_run(cluster: LocalCluster, image: str) -> None:
     def images() -> dict[str, str]:
         found = {}
         for name in wanted:
-            pod = (get(cluster, "deployment", name, namespace) or {})["spec"]["template"]["spec"]
+            pod = (Kube(cluster).get("deployment", name, namespace) or {})["spec"]["template"]["spec"]
             found[name] = next(c["image"] for c in pod["containers"] if c["name"] == CONTAINER_NAME)
         return found
 
@@ -469,7 +439,7 @@ def assert_no_drift(cluster: LocalCluster, field_manager: str = "argocd-controll
     compared = 0
     for _, manifest in sample_models():
         key = (manifest["metadata"]["namespace"], manifest["metadata"]["name"])
-        live = get(cluster, "modeldeployment", key[1], key[0])
+        live = Kube(cluster).get("modeldeployment", key[1], key[0])
         assert live is not None, key
         assert (live.get("status") or {}).get("phase") == "Ready", (
             f"{key} not reconciled: {live.get('status')}"

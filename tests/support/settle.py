@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.kubectl import Kube
+from tests.support.metrics import api_writes, metric_sum
+from tests.support.waits import wait_for
+
 from modeldeploy.config import default_config
 from modeldeploy.drift import holds_object
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.reconcile import desired_for
-from tests.conftest import Kube
-from tests.operator_metrics import api_writes, metric_sum
-from tests.polling import wait_for
 
 CONFIG = default_config()
 
