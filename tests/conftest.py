@@ -9,6 +9,7 @@ import pytest
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import make_namespace, seed_common_models, write_operator_config
+from tests.support.kubeapi import RawApi
 from tests.support.kubectl import Kube
 from tests.support.paths import CRDS, MD_CRD
 
@@ -34,6 +35,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def kube(cluster: LocalCluster) -> Kube:
     return Kube(cluster)
+
+
+@pytest.fixture(scope="session")
+def api(cluster: LocalCluster) -> RawApi:
+    """Direct API calls to the session cluster, for tests that send hundreds or need a path kubectl lacks."""
+    return RawApi(cluster.kubeconfig)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import private_cluster
+from tests.support.conditions import status_of, summary
 from tests.support.install import (
     DEADLINE,
     Helm,
@@ -42,14 +43,13 @@ from tests.support.install import (
     operator_deployment,
     rollout_status,
     sample_models,
-    wait_until_ready,
     wait_until_samples_ready,
     wait_until_samples_run,
 )
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.paths import CHART, CRDS, MD_CRD, ROOT, SAMPLES
-from tests.support.waits import wait_for
+from tests.support.waits import wait_for, wait_ready
 from tests.unit.test_argocd_health import FIXTURES, HEALTH_KEY, argocd_health
 
 RELEASE = "modeldeploy"
@@ -157,10 +157,6 @@ def test_gitops_sync_sees_no_drift_after_reconcile(release: Release) -> None:
 # --- Argo CD health of live statuses -----------------------------------------------------------------
 
 
-def _conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in (obj.get("status") or {}).get("conditions", [])}
-
-
 def _wait_for_status(
     cluster: LocalCluster, name: str, test: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
@@ -192,7 +188,7 @@ def _shape(obj: dict[str, Any]) -> tuple[Any, ...]:
         obj["metadata"]["generation"],
         status.get("observedGeneration"),
         status.get("phase"),
-        _conditions(obj),
+        summary(status_of(obj)),
     )
 
 
@@ -214,7 +210,7 @@ def test_argocd_health_of_live_statuses(release: Release) -> None:
         "half-plus-two",
         # Ready, and emulated TF Serving's answer is in (the poll may land just after the pods are ready).
         lambda md: (
-            md["status"]["phase"] == "Ready" and _conditions(md).get("ModelLoaded", ("",))[0] == "True"
+            md["status"]["phase"] == "Ready" and summary(status_of(md)).get("ModelLoaded", ("",))[0] == "True"
         ),
         "Ready with ModelLoaded",
     )
@@ -230,7 +226,7 @@ def test_argocd_health_of_live_statuses(release: Release) -> None:
         live[name] = _wait_for_status(
             cluster,
             model,
-            lambda md, k=kind, want=(status, reason): _conditions(md).get(k) == want,
+            lambda md, k=kind, want=(status, reason): summary(status_of(md)).get(k) == want,
             f"{kind} {status} {reason}",
         )
     release.stop_operator()
@@ -437,7 +433,7 @@ def test_namespaced_mode_watches_only_its_namespaces(release: Release, helm_clus
     operator = installed.operator(cluster, "operator-namespaced")
     try:
         for ns in ("team-a", "team-b"):
-            wait_until_ready(cluster, ns, "m")
+            wait_ready(Kube(cluster), "m", ns, DEADLINE)
         # By then the operator has listed and handled both watched namespaces; team-c is not its business.
         # Only the CRD's default status: the operator never wrote one.
         unwatched = (Kube(cluster).get("modeldeployment", "m", "team-c") or {}).get("status")

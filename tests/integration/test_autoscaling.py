@@ -14,15 +14,16 @@ from typing import Any
 
 import pytest
 
-from modeldeploy.bench.apiserver import parse_request_totals
 from modeldeploy.desired.labels import selector_string
 from modeldeploy.localcluster.nodes import cpu_node
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.resourcemetrics import pod_usage
 from tests.support.clusters import make_namespace, own_cluster
+from tests.support.conditions import condition
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.waits import wait_for
+from tests.support.metrics import apiserver_requests
+from tests.support.waits import wait_condition, wait_for
 
 CPU_REQUEST = "500m"
 MAX_REPLICAS = 3
@@ -62,14 +63,6 @@ def spread_load(kube: Kube, ns: str, name: str, total_millicores: int) -> list[s
     return pods
 
 
-def md_status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    return (kube.get("md", name, ns) or {}).get("status") or {}
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or () if c["type"] == kind), {})
-
-
 def printed_row(kube: Kube, ns: str, name: str) -> dict[str, str]:
     """`kubectl get md -o wide` as {column: value}, cut at the header's offsets (empty cells stay empty)."""
     header, line = kube.run("get", "md", name, "-n", ns, "-o", "wide").stdout.splitlines()[:2]
@@ -79,7 +72,7 @@ def printed_row(kube: Kube, ns: str, name: str) -> dict[str, str]:
 
 
 def deployment_applies(kube: Kube) -> int:
-    return parse_request_totals(kube.run("get", "--raw", "/metrics").stdout)[DEPLOYMENT_APPLIES]
+    return apiserver_requests(kube)[DEPLOYMENT_APPLIES]
 
 
 def replicas_managers(kube: Kube, ns: str, name: str) -> set[str]:
@@ -135,7 +128,7 @@ def test_cpu_load_scales_up_then_down_and_the_operator_never_writes_replicas(
     )
 
     def idle_and_measured() -> dict[str, Any] | None:
-        status = md_status(kube, ns, name)
+        status = kube.status("md", name, ns)
         scaling = condition(status, "Autoscaling")
         # ScalingActive: the HPA read the CPU use of the pod from metrics-server.
         return status if status.get("ready") == "1/1" and scaling.get("reason") == "ScalingActive" else None
@@ -147,7 +140,7 @@ def test_cpu_load_scales_up_then_down_and_the_operator_never_writes_replicas(
     # 1500m over n pods of 500m each is 300%/n utilization: the HPA wants 6 replicas and is capped at 3.
     def scaled_up() -> dict[str, Any] | None:
         spread_load(kube, ns, name, 1500)
-        status = md_status(kube, ns, name)
+        status = kube.status("md", name, ns)
         full = (
             status.get("readyReplicas") == MAX_REPLICAS
             and status.get("ready") == f"{MAX_REPLICAS}/{MAX_REPLICAS}"
@@ -168,7 +161,7 @@ def test_cpu_load_scales_up_then_down_and_the_operator_never_writes_replicas(
     kube.run("delete", "resourceusages.kwok.x-k8s.io", "--all", "-n", ns)
 
     def scaled_down() -> dict[str, Any] | None:
-        status = md_status(kube, ns, name)
+        status = kube.status("md", name, ns)
         deployment = kube.get("deployment", name, ns) or {}
         one = deployment.get("spec", {}).get("replicas") == 1 and status.get("ready") == "1/1"
         return status if one and status.get("replicas") == 1 else None
@@ -196,13 +189,8 @@ def test_request_rate_without_provider_keeps_the_cpu_autoscaler(
 
     kube.apply(model_deployment("switch", namespace, autoscaling={"maxReplicas": 5, "requestsPerSecond": 20}))
 
-    def degraded() -> dict[str, Any] | None:
-        c = condition(md_status(kube, namespace, "switch"), "Degraded")
-        return c if c.get("status") == "True" and c.get("reason") == "InvalidSpec" else None
-
-    message = wait_for(degraded, 60, what="Degraded=True InvalidSpec")["message"]
-    assert "spec.autoscaling.requestsPerSecond" in message
-    assert "autoscaling.requestRate.provider" in message and "KEDA" in message
+    says = ["spec.autoscaling.requestsPerSecond", "autoscaling.requestRate.provider", "KEDA"]
+    wait_condition(kube, "switch", namespace, "Degraded", "True", "InvalidSpec", timeout=60, says=says)
     hpa_after = kube.get("hpa", "switch", namespace) or {}
     assert hpa_after["spec"] == hpa_before["spec"]
     assert hpa_after["metadata"]["resourceVersion"] == hpa_before["metadata"]["resourceVersion"]
@@ -214,12 +202,8 @@ def test_without_metrics_server_status_says_what_is_missing(
     """The session cluster runs no metrics-server (like `make up`): the HPA can compute nothing."""
     kube.apply(model_deployment("unmeasured", namespace, autoscaling={"maxReplicas": 2}))
 
-    def inactive() -> dict[str, Any] | None:
-        c = condition(md_status(kube, namespace, "unmeasured"), "Autoscaling")
-        return c if c.get("reason") == "ScalingInactive" else None
-
-    c = wait_for(inactive, 120, interval=1, what="Autoscaling=False ScalingInactive")
+    c = wait_condition(kube, "unmeasured", namespace, "Autoscaling", reason="ScalingInactive", timeout=120)
     assert c["status"] == "False"
     assert "FailedGetResourceMetric" in c["message"] and "metrics-server" in c["message"]
     # Serving is not affected: the model itself stays Ready at its minimum.
-    wait_for(lambda: md_status(kube, namespace, "unmeasured").get("phase") == "Ready", 60, what="Ready")
+    wait_for(lambda: kube.status("md", "unmeasured", namespace).get("phase") == "Ready", 60, what="Ready")

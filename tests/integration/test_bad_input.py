@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.conditions import condition, status_of
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.waits import wait_for
@@ -58,10 +59,8 @@ def manifest(case: dict[str, Any], index: int, namespace: str) -> dict[str, Any]
 
 
 def invalid_condition(md: dict[str, Any] | None) -> dict[str, Any] | None:
-    for condition in ((md or {}).get("status") or {}).get("conditions") or []:
-        if condition["type"] == "Degraded" and condition.get("reason") == "InvalidSpec":
-            return dict(condition)
-    return None
+    degraded = condition(status_of(md), "Degraded")
+    return degraded if degraded.get("reason") == "InvalidSpec" else None
 
 
 def test_corpus_is_big_and_well_formed() -> None:
@@ -121,20 +120,20 @@ def test_every_bad_input_is_rejected_or_degraded_and_the_healthy_model_keeps_ser
             return md if done and status.get("phase") else None
 
         md = wait_for(settled, 120, what=f"a status for {case['case']}")
-        condition = invalid_condition(md)
+        invalid = invalid_condition(md)
         if case["expect"] == "degraded":
-            outcomes[case["case"]] = "degraded" if condition else f"phase {md['status']['phase']}"
-            if condition is None:
+            outcomes[case["case"]] = "degraded" if invalid else f"phase {md['status']['phase']}"
+            if invalid is None:
                 failures.append(f"{case['case']}: not Degraded/InvalidSpec: {md['status']}")
-            elif case["field"] not in condition["message"]:
-                failures.append(f"{case['case']}: condition does not name {case['field']}: {condition}")
+            elif case["field"] not in invalid["message"]:
+                failures.append(f"{case['case']}: condition does not name {case['field']}: {invalid}")
             elif md["status"]["phase"] not in {"Degraded", "Failed"}:
                 failures.append(f"{case['case']}: phase {md['status']['phase']}, expected Degraded/Failed")
             # An invalid spec deploys nothing.
             if kube.get("deployment", name, namespace) is not None:
                 failures.append(f"{case['case']}: a Deployment was created for an invalid spec")
         else:
-            outcomes[case["case"]] = "inert" if condition is None else "degraded"
+            outcomes[case["case"]] = "inert" if invalid is None else "degraded"
             failures.extend(check_inert(kube, case, name, namespace))
 
     counts = collections.Counter(outcomes.values())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modeldeploy.localcluster import LocalCluster
+from tests.support.conditions import condition
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.waits import wait_for
@@ -19,7 +20,7 @@ model = model_deployment
 def test_crd_is_established_and_explains_fields(kube: Kube) -> None:
     crd = kube.get("crd", "modeldeployments.serving.modeldeploy.io")
     assert crd is not None
-    assert any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
+    assert condition(crd["status"], "Established")["status"] == "True"
 
     def explained() -> str:
         # The API server publishes a new CRD's OpenAPI a moment after it is Established.
@@ -127,10 +128,8 @@ def test_gpu_deployment_lands_on_a_gpu_node(kube: Kube, namespace: str) -> None:
     kube.apply(deployment)
 
     def available() -> bool:
-        obj = kube.get("deployment", "gpu-probe", namespace) or {}
-        return any(
-            c["type"] == "Available" and c["status"] == "True"
-            for c in obj.get("status", {}).get("conditions", [])
+        return (
+            condition(kube.status("deployment", "gpu-probe", namespace), "Available").get("status") == "True"
         )
 
     wait_for(available, 60, what="the GPU Deployment to become Available")

@@ -17,7 +17,6 @@ from modeldeploy.config import default_config
 from modeldeploy.desired import build_children
 from modeldeploy.drift import holds_object
 from modeldeploy.kube import object_path
-from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.schemas import ITEM, Node, schema_of
 from modeldeploy.spec import parse_spec
@@ -26,16 +25,11 @@ from tests.support.clusters import make_namespace
 from tests.support.kubeapi import RawApi
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.settle import assert_children_hold, assert_quiet, wait_ready
-from tests.support.waits import wait_for
+from tests.support.settle import assert_children_hold, assert_quiet
+from tests.support.waits import wait_for, wait_ready
 
 CONFIG = default_config()
 STORED = schema_of  # the operator's table, read through the same function the drift check uses
-
-
-@pytest.fixture(scope="module")
-def api(cluster: LocalCluster) -> RawApi:
-    return RawApi(cluster.kubeconfig)
 
 
 def test_stored_schema_table_matches_the_api_server(api: RawApi) -> None:

@@ -19,6 +19,7 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import write_operator_config
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
+from tests.support.metrics import metric_sum
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
 
@@ -90,14 +91,6 @@ def names() -> list[str]:
     return [f"m{i:02d}" for i in range(MODELS)]
 
 
-def reconciles(operator: OperatorProcess) -> float:
-    total = 0.0
-    for line in operator.metrics_text().splitlines():
-        if line.startswith("modeldeploy_reconciles_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def all_ready(kube: Kube, namespace: str, expected: int) -> bool | str:
     """True when all are Ready at their generation; else a falsy summary is not possible, so the probe
     returns False and keeps the summary of the laggards in LAST for the failure message."""
@@ -165,7 +158,12 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates(
     items = [small_model(n, fns) for n in names()]
     fkube.apply({"apiVersion": "v1", "kind": "List", "items": items})
     # Kill it once it is visibly busy with the batch, but before it has finished.
-    wait_for(lambda: reconciles(fop) >= 5, 120, interval=0.05, what="the operator to start reconciling")
+    wait_for(
+        lambda: metric_sum(fop, "modeldeploy_reconciles_total") >= 5,
+        120,
+        interval=0.05,
+        what="the operator to start reconciling",
+    )
     fop.kill()
     done_before_kill = sum(
         1 for md in fkube.list("md", fns) if (md.get("status") or {}).get("phase") == "Ready"

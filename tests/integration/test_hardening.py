@@ -19,7 +19,7 @@ from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.metrics import metric_sum
 from tests.support.paths import ROOT
-from tests.support.waits import wait_for
+from tests.support.waits import wait_condition, wait_for, wait_ready
 
 DEADLINE = 120
 DIGEST = "sha256:" + "ab" * 32
@@ -62,20 +62,6 @@ def hardening(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardening]:
             h.stop_operator()
 
 
-def md(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    obj = model_deployment(name, namespace)
-    obj["spec"].update(spec)
-    return obj
-
-
-def wait_ready(kube: Kube, name: str, namespace: str) -> None:
-    def ready() -> bool:
-        status = (kube.get("md", name, namespace) or {}).get("status") or {}
-        return status.get("phase") == "Ready"
-
-    wait_for(ready, DEADLINE, interval=0.5, what=f"{namespace}/{name} Ready")
-
-
 def one_pod(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
     pods: list[dict[str, Any]] = wait_for(
         lambda: kube.list("pods", namespace, f"{SELECTOR}={name}"), DEADLINE, what=f"a pod of {name}"
@@ -98,7 +84,7 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
     # Written non-canonically: empty parts that the API server does not store.
     written = [*peers, {"namespaceSelector": {"matchLabels": {}}, "podSelector": {"matchExpressions": []}}]
     peers.append({"namespaceSelector": {}, "podSelector": {}})
-    kube.apply(md("guarded", ns, access={"from": written}))
+    kube.apply(model_deployment("guarded", ns, access={"from": written}))
     policy = wait_for(lambda: network_policy(kube, "guarded", ns), DEADLINE, what="the NetworkPolicy")
     owners = policy["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["controller"]) for o in owners] == [("ModelDeployment", "guarded", True)]
@@ -109,7 +95,7 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
     assert clients["from"] == peers  # stored as built: nothing for the next reconcile to re-apply
     assert sorted(p["port"] for p in clients["ports"]) == [8500, 8501]
     assert [p["port"] for p in internal["ports"]] == [8501]
-    wait_ready(kube, "guarded", ns)
+    wait_ready(kube, "guarded", ns, DEADLINE)
     # What the API server stored holds what the operator builds: a reconcile for another change (a second
     # replica: the Deployment and a PodDisruptionBudget) sends no write for the policy.
     assert hardening.operator is not None
@@ -118,7 +104,7 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
     )
     kube.run("patch", "md", "guarded", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 2}}')
     wait_for(lambda: kube.get("pdb", "guarded", ns), DEADLINE, what="the second replica's budget")
-    wait_ready(kube, "guarded", ns)
+    wait_ready(kube, "guarded", ns, DEADLINE)
     assert metric_sum(
         hardening.operator, "modeldeploy_api_requests_total", resource="networkpolicies", verb="apply"
     ) == (policy_writes)
@@ -127,7 +113,7 @@ def test_network_policy_is_applied_owned_and_admitted_as_built(hardening: Harden
 def test_another_writers_edit_of_the_policy_is_undone(hardening: Hardening) -> None:
     kube = hardening.kube
     ns = make_namespace(kube)
-    kube.apply(md("edited", ns))
+    kube.apply(model_deployment("edited", ns))
     wait_for(lambda: network_policy(kube, "edited", ns), DEADLINE, what="the NetworkPolicy")
     # Someone opens the model to every namespace by hand.
     patch = '{"spec": {"ingress": [{"from": [{"namespaceSelector": {}}]}]}}'
@@ -148,8 +134,8 @@ def test_model_pods_get_no_token_unless_their_service_account_holds_storage_cred
     kube.apply(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "model-reader", "namespace": ns}}
     )
-    kube.apply(md("anonymous", ns))
-    kube.apply(md("reader", ns, serviceAccountName="model-reader"))
+    kube.apply(model_deployment("anonymous", ns))
+    kube.apply(model_deployment("reader", ns, serviceAccountName="model-reader"))
     # The ServiceAccount admission plugin adds the token volume only where automounting is on.
     anonymous = one_pod(kube, "anonymous", ns)["spec"]
     assert anonymous["automountServiceAccountToken"] is False
@@ -157,7 +143,7 @@ def test_model_pods_get_no_token_unless_their_service_account_holds_storage_cred
     reader = one_pod(kube, "reader", ns)["spec"]
     assert reader["serviceAccountName"] == "model-reader"
     assert [v for v in reader["volumes"] if v["name"].startswith("kube-api-access")]
-    wait_ready(kube, "anonymous", ns)
+    wait_ready(kube, "anonymous", ns, DEADLINE)
 
 
 def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None:
@@ -169,7 +155,9 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
         {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": secret},
     ]
     # 1.5Gi is stored as 1536Mi: the operator must see that as the same limit, not as drift to re-apply.
-    kube.apply(md("fetched", ns, model={"uri": "s3://acme/models/fetched", "size": "1.5Gi"}, env=env))
+    kube.apply(
+        model_deployment("fetched", ns, model={"uri": "s3://acme/models/fetched", "size": "1.5Gi"}, env=env)
+    )
     pod = one_pod(kube, "fetched", ns)["spec"]
     (copier,) = pod["initContainers"]
     (server,) = pod["containers"]
@@ -177,7 +165,7 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
     assert "env" not in server
     (volume,) = [v for v in pod["volumes"] if v["name"] == "model-store"]
     assert volume["emptyDir"] == {"sizeLimit": "1536Mi"}
-    wait_ready(kube, "fetched", ns)
+    wait_ready(kube, "fetched", ns, DEADLINE)
     assert hardening.operator is not None
     writes = metric_sum(
         hardening.operator, "modeldeploy_api_requests_total", resource="deployments", verb="apply"
@@ -185,7 +173,7 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
     kube.run("patch", "md", "fetched", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
     wait_for(lambda: (kube.get("deployment", "fetched", ns) or {})["spec"]["replicas"] == 0, DEADLINE)
     # Exactly the one write that scaled it: no further re-apply of an equal sizeLimit.
-    wait_ready(kube, "fetched", ns)
+    wait_ready(kube, "fetched", ns, DEADLINE)
     assert (
         metric_sum(hardening.operator, "modeldeploy_api_requests_total", resource="deployments", verb="apply")
         == writes + 1
@@ -195,12 +183,12 @@ def test_storage_credentials_reach_only_the_copier(hardening: Hardening) -> None
 def test_a_digest_pinned_image_reaches_the_pods_and_a_bad_one_is_refused(hardening: Hardening) -> None:
     kube = hardening.kube
     ns = make_namespace(kube)
-    kube.apply(md("pinned", ns, runtime={"image": f"registry.example.com/serving@{DIGEST}"}))
+    kube.apply(model_deployment("pinned", ns, runtime={"image": f"registry.example.com/serving@{DIGEST}"}))
     pod = one_pod(kube, "pinned", ns)["spec"]
     assert pod["containers"][0]["image"] == f"registry.example.com/serving:2.19.0@{DIGEST}"
-    wait_ready(kube, "pinned", ns)
+    wait_ready(kube, "pinned", ns, DEADLINE)
     refused = kube.apply(
-        md("bad-digest", ns, runtime={"image": "tensorflow/serving@sha256:1234"}), check=False
+        model_deployment("bad-digest", ns, runtime={"image": "tensorflow/serving@sha256:1234"}), check=False
     )
     assert refused.returncode != 0 and "spec.runtime.image" in refused.stderr, refused.stderr
 
@@ -209,7 +197,7 @@ def test_a_size_limit_below_the_declared_size_is_refused_naming_the_field(harden
     kube = hardening.kube
     ns = make_namespace(kube)
     model = {"uri": "s3://acme/m", "size": "10Gi", "sizeLimit": "10000Mi"}  # 10000Mi < 10Gi = 10240Mi
-    refused = kube.apply(md("too-small", ns, model=model), check=False)
+    refused = kube.apply(model_deployment("too-small", ns, model=model), check=False)
     assert refused.returncode != 0 and "spec.model.sizeLimit" in refused.stderr, refused.stderr
     assert kube.get("md", "too-small", ns) is None
 
@@ -217,14 +205,14 @@ def test_a_size_limit_below_the_declared_size_is_refused_naming_the_field(harden
 def test_turning_network_policies_off_deletes_them_and_on_restores_them(hardening: Hardening) -> None:
     kube = hardening.kube
     ns = make_namespace(kube)
-    kube.apply(md("switched", ns))
+    kube.apply(model_deployment("switched", ns))
     wait_for(lambda: network_policy(kube, "switched", ns), DEADLINE, what="the NetworkPolicy")
-    wait_ready(kube, "switched", ns)
+    wait_ready(kube, "switched", ns, DEADLINE)
     deployment = kube.get("deployment", "switched", ns) or {}
     try:
         hardening.start_operator({"networkPolicy": {"enabled": False}})
         wait_for(lambda: network_policy(kube, "switched", ns) is None, DEADLINE, what="the policy deleted")
-        wait_ready(kube, "switched", ns)
+        wait_ready(kube, "switched", ns, DEADLINE)
         # Only the policy went: the pods were not rolled.
         after = kube.get("deployment", "switched", ns) or {}
         assert after["metadata"]["generation"] == deployment["metadata"]["generation"]
@@ -246,16 +234,9 @@ def test_a_foreign_policy_of_the_same_name_keeps_the_pods_from_starting_unguarde
         "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]},
     }
     kube.create(foreign)
-    kube.apply(md("taken", ns))
+    kube.apply(model_deployment("taken", ns))
 
-    def conflict() -> str | None:
-        status = (kube.get("md", "taken", ns) or {}).get("status") or {}
-        for c in status.get("conditions") or []:
-            if c["type"] == "Degraded" and c["status"] == "True" and c["reason"] == "OwnershipConflict":
-                return str(c["message"])
-        return None
-
-    message = wait_for(conflict, DEADLINE, what="an OwnershipConflict on md/taken")
+    message = wait_condition(kube, "taken", ns, "Degraded", "True", "OwnershipConflict", DEADLINE)["message"]
     assert message.startswith("NetworkPolicy taken already exists") and "creates no Deployment" in message
     assert kube.get("deployment", "taken", ns) is None
     left = kube.get("networkpolicy", "taken", ns) or {}
@@ -263,5 +244,5 @@ def test_a_foreign_policy_of_the_same_name_keeps_the_pods_from_starting_unguarde
     # Once the name is free, the operator's own policy and then the pods follow.
     kube.run("delete", "networkpolicy", "taken", "-n", ns)
     kube.run("annotate", "md", "taken", "-n", ns, "example.com/retry=now")
-    wait_ready(kube, "taken", ns)
+    wait_ready(kube, "taken", ns, DEADLINE)
     assert (network_policy(kube, "taken", ns) or {})["metadata"]["ownerReferences"][0]["name"] == "taken"

@@ -24,6 +24,7 @@ import yaml
 from modeldeploy.localcluster.binaries import kubectl_path
 from tests.support import kstatus
 from tests.support.clusters import make_namespace, own_cluster
+from tests.support.conditions import condition, status_of, summary
 from tests.support.kubectl import Kube
 from tests.support.kwok import delete_stage, pod_stage
 from tests.support.manifests import model_deployment
@@ -91,16 +92,12 @@ def verdict(kube: Kube, name: str, ns: str) -> tuple[str, dict[str, Any]]:
     return str(kstatus.compute(md)["status"]), md
 
 
-def conditions(md: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in (md.get("status") or {}).get("conditions") or ()}
-
-
 def wait_verdict(kube: Kube, name: str, ns: str, status: str, ready_reason: str) -> dict[str, Any]:
     """Wait until kstatus reads `status` with the Ready condition's reason `ready_reason`."""
 
     def probe() -> dict[str, Any] | None:
         found, md = verdict(kube, name, ns)
-        ready = conditions(md).get("Ready", ("", ""))
+        ready = summary(status_of(md)).get("Ready", ("", ""))
         return md if found == status and ready[1] == ready_reason else None
 
     return wait_for(
@@ -143,7 +140,7 @@ def test_rollout_is_in_progress_then_failed_at_the_deadline(judged: Kube, ns: st
     patch(judged, "roll", ns, {"runtime": {"image": LOADING}})
     # The new pod runs but never gets ready: a rollout in progress while the old replicas serve.
     md = wait_verdict(judged, "roll", ns, "InProgress", "ModelLoading")
-    found = conditions(md)
+    found = summary(status_of(md))
     assert found["Reconciling"] == ("True", "ModelLoading")
     assert found["Available"][0] == "True", "the previous spec still serves"
     assert found["Progressing"][0] == "True", "Deployment convention: True while the rollout moves"
@@ -153,7 +150,7 @@ def test_rollout_is_in_progress_then_failed_at_the_deadline(judged: Kube, ns: st
     assert not kubectl_wait_ready(judged, "roll", ns, "3s"), "kubectl wait must not pass during a rollout"
     # Past the Deployment's progress deadline the rollout is stuck: Failed, and still serving.
     md = wait_verdict(judged, "roll", ns, "Failed", "ProgressDeadlineExceeded")
-    found = conditions(md)
+    found = summary(status_of(md))
     assert found["Stalled"] == ("True", "ProgressDeadlineExceeded")
     assert found["Degraded"] == ("True", "ProgressDeadlineExceeded")
     assert found["Available"][0] == "True"
@@ -167,8 +164,8 @@ def test_unschedulable_pods_are_in_progress(judged: Kube, ns: str) -> None:
     gpu = {**RESOURCES, "gpu": {"count": 8, "type": "nvidia-tesla-t4"}}
     judged.apply(model_deployment("waits", ns, replicas=1, resources=gpu))
     md = wait_verdict(judged, "waits", ns, "InProgress", "InsufficientGPU")
-    assert conditions(md)["Reconciling"] == ("True", "InsufficientGPU")
-    assert conditions(md)["Stalled"][0] == "False"
+    assert summary(status_of(md))["Reconciling"] == ("True", "InsufficientGPU")
+    assert summary(status_of(md))["Stalled"][0] == "False"
     assert md["status"]["ready"] == "0/1"
 
 
@@ -177,10 +174,10 @@ def test_invalid_spec_is_failed_while_the_previous_spec_serves(judged: Kube, ns:
     wait_verdict(judged, "bad", ns, "Current", "MinimumReplicasAvailable")
     patch(judged, "bad", ns, {"resources": {"gpu": {"count": 1, "type": "nvidia-v100"}}})
     md = wait_verdict(judged, "bad", ns, "Failed", "InvalidSpec")
-    found = conditions(md)
+    found = summary(status_of(md))
     assert found["Stalled"] == ("True", "InvalidSpec")
     assert found["Available"] == ("True", "MinimumReplicasAvailable"), "the previous spec still serves"
-    ready = next(c for c in md["status"]["conditions"] if c["type"] == "Ready")
+    ready = condition(md["status"], "Ready")
     assert "spec.resources.gpu.type" in ready["message"] and "still serves" in ready["message"]
     # Issue 15: `kubectl wait --for=condition=Ready` used to pass here.
     assert not kubectl_wait_ready(judged, "bad", ns, "3s")

@@ -21,9 +21,10 @@ from modeldeploy.localcluster.podfarm import pod_overlay_root
 from modeldeploy.localcluster.tfserving.store import ModelStore
 from modeldeploy.reconcile import applied_labels
 from tests.support.clusters import make_namespace, own_cluster
+from tests.support.conditions import condition, status_of
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.waits import wait_for
+from tests.support.waits import wait_condition, wait_for
 
 UNPULLABLE = "registry.invalid/tensorflow-serving"
 UNPULLABLE_IMAGE = f"{UNPULLABLE}:2.19.0"
@@ -69,40 +70,6 @@ def ns(lifecycle: Kube) -> str:
     return make_namespace(lifecycle)
 
 
-def md_status(kube: Kube, name: str, ns: str) -> dict[str, Any]:
-    return (kube.get("md", name, ns) or {}).get("status") or {}
-
-
-def cond(kube: Kube, name: str, ns: str, kind: str) -> dict[str, Any]:
-    for c in md_status(kube, name, ns).get("conditions") or ():
-        if c["type"] == kind:
-            return dict(c)
-    return {}
-
-
-def wait_condition(
-    kube: Kube,
-    name: str,
-    ns: str,
-    kind: str,
-    status: str,
-    reason: str,
-    timeout: float = 90,
-    message: str = "",
-) -> dict[str, Any]:
-    return wait_for(
-        lambda: (
-            (c := cond(kube, name, ns, kind))
-            and c["status"] == status
-            and c["reason"] == reason
-            and message in c.get("message", "")
-            and c
-        ),
-        timeout,
-        what=f"{kind}={status} {reason} on {ns}/{name}; status {md_status(kube, name, ns)}",
-    )
-
-
 def pods(kube: Kube, name: str, ns: str) -> list[dict[str, Any]]:
     return kube.list("pods", ns, f"serving.modeldeploy.io/model-deployment={name}")
 
@@ -125,28 +92,29 @@ def config_labels(kube: Kube, name: str, ns: str) -> dict[str, int] | None:
 # --- live model state, canary labels ---------------------------------------------------------------------
 
 
-def uri_for(ns: str, model: str) -> str:
-    return f"gs://acme/{ns}/{model}"
+def stored(store: ModelStore, ns: str, model: str, *versions: int) -> str:
+    """A base path of the model's own in the emulated model store, holding ``versions``."""
+    uri = f"gs://acme/{ns}/{model}"
+    for number in versions:
+        store.add_version(uri, number)
+    return uri
 
 
 def versions_status(kube: Kube, name: str, ns: str) -> dict[int, dict[str, Any]]:
-    return {v["version"]: v for v in (md_status(kube, name, ns).get("model") or {}).get("versions") or ()}
+    return {v["version"]: v for v in (kube.status("md", name, ns).get("model") or {}).get("versions") or ()}
 
 
 def test_canary_label_waits_for_its_version_without_restarting_pods(
     lifecycle: Kube, store: ModelStore, ns: str
 ) -> None:
     kube, model = lifecycle, "canary-a"
-    uri = uri_for(ns, model)
-    store.add_version(uri, 3)
-    store.add_version(uri, 4)
+    uri = stored(store, ns, model, 3, 4)
     labels = {"stable": 3, "canary": 3}
     spec = {"uri": uri, "versionPolicy": {"specific": [3, 4]}, "versionLabels": labels}
     kube.apply(model_deployment(model, ns, model=spec, replicas=2, runtime=FAST_RELOAD))
-    loaded = wait_condition(kube, model, ns, "ModelLoaded", "True", "ModelAvailable")
-    assert "version(s) 3, 4" in loaded["message"]
+    wait_condition(kube, model, ns, "ModelLoaded", "True", "ModelAvailable", says=["version(s) 3, 4"])
     wait_for(lambda: versions_status(kube, model, ns).get(4, {}).get("replicas") == 2, 60, what="both pods")
-    status = md_status(kube, model, ns)
+    status = kube.status("md", model, ns)
     assert status["model"]["versions"] == [
         {
             "version": 3,
@@ -167,10 +135,16 @@ def test_canary_label_waits_for_its_version_without_restarting_pods(
     store.add_version(uri, 5, load_seconds=20 / TIME_SCALE)
     moved = {"uri": uri, "versionPolicy": {"specific": [3, 5]}, "versionLabels": {"stable": 3, "canary": 5}}
     kube.apply(model_deployment(model, ns, model=moved, replicas=2, runtime=FAST_RELOAD))
-    waiting = wait_condition(
-        kube, model, ns, "ModelLoaded", "False", "LabelWaiting", message="waits for version 5 (LOADING)"
+    wait_condition(
+        kube,
+        model,
+        ns,
+        "ModelLoaded",
+        "False",
+        "LabelWaiting",
+        message="waits for version 5 (LOADING)",
+        says=["keeps pointing at version 3"],
     )
-    assert "keeps pointing at version 3" in waiting["message"]
     config = kube.get("configmap", f"{model}-tfserving", ns)
     assert config is not None and "versions: 5" in config["data"]["models.config"]  # asked for at once
     assert config_labels(kube, model, ns) == {"stable": 3, "canary": 3}  # but the label is held back
@@ -180,29 +154,31 @@ def test_canary_label_waits_for_its_version_without_restarting_pods(
     wait_condition(kube, model, ns, "ModelLoaded", "True", "ModelAvailable")
     assert pod_uids(kube, model, ns) == serving
     assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in pods(kube, model, ns))
-    assert cond(kube, model, ns, "Ready")["status"] == "True"
+    assert condition(kube.status("md", model, ns), "Ready")["status"] == "True"
 
 
 def test_new_version_failing_everywhere_degrades_keeps_the_old_one_and_a_fix_clears_it(
     lifecycle: Kube, store: ModelStore, ns: str
 ) -> None:
     kube, model = lifecycle, "broken-b"
-    uri = uri_for(ns, model)
-    store.add_version(uri, 1)
+    uri = stored(store, ns, model, 1)
     kube.apply(model_deployment(model, ns, uri=uri, replicas=2))
     wait_condition(kube, model, ns, "ModelLoaded", "True", "ModelAvailable")
     serving = pod_uids(kube, model, ns)
 
     error = f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {uri}/2"
     store.add_version(uri, 2, error=error)  # TF Serving's file system poll finds it on every pod
-    degraded = wait_condition(kube, model, ns, "Degraded", "True", "ModelLoadFailed", timeout=120)
-    assert error in degraded["message"] and "version 2" in degraded["message"]
-    loaded = cond(kube, model, ns, "ModelLoaded")
+    wait_condition(
+        kube, model, ns, "Degraded", "True", "ModelLoadFailed", timeout=120, says=[error, "version 2"]
+    )
+    loaded = condition(kube.status("md", model, ns), "ModelLoaded")
     assert (loaded["status"], loaded["reason"]) == ("False", "ModelLoadFailed")
     versions = versions_status(kube, model, ns)
     assert versions[1]["state"] == "AVAILABLE" and versions[1]["availableReplicas"] == 2  # still serving
     assert versions[2]["state"] == "END" and versions[2]["availableReplicas"] == 0
-    assert cond(kube, model, ns, "Available")["status"] == "True"  # Ready follows ModelLoaded
+    assert (
+        condition(kube.status("md", model, ns), "Available")["status"] == "True"
+    )  # Ready follows ModelLoaded
     assert pod_uids(kube, model, ns) == serving
 
     # A fixed version 3: TF Serving still reports version 2's error (END states are kept), but it no longer
@@ -219,8 +195,7 @@ def test_version_failing_on_one_replica_of_three_holds_the_label(
     lifecycle: Kube, store: ModelStore, ns: str
 ) -> None:
     kube, model = lifecycle, "one-bad"
-    uri = uri_for(ns, model)
-    store.add_version(uri, 3)
+    uri = stored(store, ns, model, 3)
     base = {"uri": uri, "versionPolicy": {"specific": [3]}, "versionLabels": {"canary": 3}}
     kube.apply(model_deployment(model, ns, model=base, replicas=3, runtime=FAST_RELOAD))
     wait_for(
@@ -233,14 +208,15 @@ def test_version_failing_on_one_replica_of_three_holds_the_label(
     store.add_version(uri, 4)
     moved = {"uri": uri, "versionPolicy": {"specific": [3, 4]}, "versionLabels": {"canary": 4}}
     kube.apply(model_deployment(model, ns, model=moved, replicas=3, runtime=FAST_RELOAD))
-    degraded = wait_condition(kube, model, ns, "Degraded", "True", "ModelLoadFailed", timeout=120)
-    assert names[0] in degraded["message"] and corrupt in degraded["message"]
+    wait_condition(
+        kube, model, ns, "Degraded", "True", "ModelLoadFailed", timeout=120, says=[names[0], corrupt]
+    )
     v4 = versions_status(kube, model, ns)[4]
     assert (v4["availableReplicas"], v4["replicas"]) == (2, 3)
     assert config_labels(kube, model, ns) == {"canary": 3}  # not AVAILABLE on every ready replica
-    label = md_status(kube, model, ns)["model"]["labels"][0]
+    label = kube.status("md", model, ns)["model"]["labels"][0]
     assert label["appliedVersion"] == 3 and label["version"] == 4
-    assert md_status(kube, model, ns)["readyReplicas"] == 3
+    assert kube.status("md", model, ns)["readyReplicas"] == 3
 
 
 def test_rollout_to_flags_tf_serving_rejects_crash_loops_while_old_pods_serve(
@@ -250,12 +226,13 @@ def test_rollout_to_flags_tf_serving_rejects_crash_loops_while_old_pods_serve(
     serving = serve(kube, model, ns, replicas=2)
 
     kube.apply(model_deployment(model, ns, replicas=2, runtime={"args": ["--rest_api_num_threads=many"]}))
-    degraded = wait_condition(kube, model, ns, "Degraded", "True", "CrashLoopBackOff", timeout=120)
-    assert "exit code 255" in degraded["message"] and "spec.runtime.args" in degraded["message"]
-    assert (
-        "rejected a flag value" in degraded["message"]
-        and "--rest_api_num_threads=many" in degraded["message"]
-    )
+    crash_says = [
+        "exit code 255",
+        "spec.runtime.args",
+        "rejected a flag value",
+        "--rest_api_num_threads=many",
+    ]
+    wait_condition(kube, model, ns, "Degraded", "True", "CrashLoopBackOff", timeout=120, says=crash_says)
     crashing = [p for p in pods(kube, model, ns) if p["metadata"]["uid"] not in serving]
     assert crashing, "a new pod was created"
     state = crashing[0]["status"]["containerStatuses"][0]
@@ -272,7 +249,7 @@ def test_rollout_to_flags_tf_serving_rejects_crash_loops_while_old_pods_serve(
     )
     ready = {p["metadata"]["uid"] for p in pods(kube, model, ns) if _ready(p)}
     assert ready == serving  # maxUnavailable 0: the old pods keep serving
-    assert md_status(kube, model, ns)["readyReplicas"] == 2
+    assert kube.status("md", model, ns)["readyReplicas"] == 2
 
     kube.apply(model_deployment(model, ns, replicas=2))  # back to valid flags
     wait_condition(kube, model, ns, "Degraded", "False", "AsExpected", timeout=120)
@@ -292,12 +269,13 @@ def test_unknown_flag_is_printed_and_ignored_as_tf_serving_does(lifecycle: Kube,
 
 def test_base_path_without_versions_names_the_path(lifecycle: Kube, store: ModelStore, ns: str) -> None:
     kube, model = lifecycle, "empty-path"
-    uri = uri_for(ns, model)
+    uri = stored(store, ns, model)
     store.make_base_path(uri)
     kube.apply(model_deployment(model, ns, uri=uri))
-    loading = wait_condition(kube, model, ns, "ModelLoaded", "False", "ModelLoading")
-    assert uri in loading["message"] and "numeric version directories" in loading["message"]
-    assert cond(kube, model, ns, "Ready")["status"] == "False"
+    wait_condition(
+        kube, model, ns, "ModelLoaded", "False", "ModelLoading", says=[uri, "numeric version directories"]
+    )
+    assert condition(kube.status("md", model, ns), "Ready")["status"] == "False"
     # A version appears: TF Serving's file system poll loads it and the pod becomes ready.
     store.add_version(uri, 1)
     wait_condition(kube, model, ns, "ModelLoaded", "True", "ModelAvailable", timeout=120)
@@ -308,8 +286,7 @@ def test_policy_naming_an_absent_version_says_so_and_keeps_serving(
     lifecycle: Kube, store: ModelStore, ns: str
 ) -> None:
     kube, model = lifecycle, "absent-version"
-    uri = uri_for(ns, model)
-    store.add_version(uri, 1)
+    uri = stored(store, ns, model, 1)
     kube.apply(
         model_deployment(
             model, ns, model={"uri": uri, "versionPolicy": {"specific": [1]}}, runtime=FAST_RELOAD
@@ -319,25 +296,26 @@ def test_policy_naming_an_absent_version_says_so_and_keeps_serving(
     serving = pod_uids(kube, model, ns)
     absent = {"uri": uri, "versionPolicy": {"specific": [1, 9]}}
     kube.apply(model_deployment(model, ns, model=absent, runtime=FAST_RELOAD))
-    missing = wait_condition(kube, model, ns, "ModelLoaded", "False", "ModelLoading", message="9 (")
-    assert f"{uri}/9" in missing["message"]
+    wait_condition(kube, model, ns, "ModelLoaded", "False", "ModelLoading", message="9 (", says=[f"{uri}/9"])
     assert versions_status(kube, model, ns)[1]["state"] == "AVAILABLE"
-    assert pod_uids(kube, model, ns) == serving and cond(kube, model, ns, "Available")["status"] == "True"
+    assert (
+        pod_uids(kube, model, ns) == serving
+        and condition(kube.status("md", model, ns), "Available")["status"] == "True"
+    )
 
 
 def test_label_on_a_version_the_policy_does_not_load_names_the_cause(
     lifecycle: Kube, store: ModelStore, ns: str
 ) -> None:
     kube, model = lifecycle, "label-unloaded"
-    uri = uri_for(ns, model)
-    store.add_version(uri, 1)
-    store.add_version(uri, 2)
+    uri = stored(store, ns, model, 1, 2)
     labelled = {"uri": uri, "versionLabels": {"old": 1}}  # latest: 1 loads version 2 only
     kube.apply(model_deployment(model, ns, model=labelled, runtime=FAST_RELOAD))
-    waiting = wait_condition(kube, model, ns, "ModelLoaded", "False", "LabelWaiting")
-    assert "waits for version 1 (NOT_LOADED)" in waiting["message"]
-    assert "versionPolicy loads version 1" in waiting["message"]
-    assert cond(kube, model, ns, "Available")["status"] == "True"  # version 2 serves all along
+    waiting_says = ["waits for version 1 (NOT_LOADED)", "versionPolicy loads version 1"]
+    wait_condition(kube, model, ns, "ModelLoaded", "False", "LabelWaiting", says=waiting_says)
+    assert (
+        condition(kube.status("md", model, ns), "Available")["status"] == "True"
+    )  # version 2 serves all along
     assert versions_status(kube, model, ns)[2]["state"] == "AVAILABLE"
 
 
@@ -352,12 +330,14 @@ def test_stuck_rollout_ends_in_progress_deadline_exceeded_with_old_pods_serving(
     assert len(serving) == 2
 
     kube.apply(model_deployment(model, ns, replicas=2, runtime={"image": UNPULLABLE}))
-    degraded = wait_condition(kube, model, ns, "Degraded", "True", "ProgressDeadlineExceeded", timeout=120)
-    assert "ImagePullBackOff" in degraded["message"] and UNPULLABLE_IMAGE in degraded["message"]
-    status = md_status(kube, model, ns)
+    pull_says = ["ImagePullBackOff", UNPULLABLE_IMAGE]
+    wait_condition(
+        kube, model, ns, "Degraded", "True", "ProgressDeadlineExceeded", timeout=120, says=pull_says
+    )
+    status = kube.status("md", model, ns)
     assert status["phase"] == "Degraded"
     assert status["readyReplicas"] == 2
-    assert cond(kube, model, ns, "Available")["status"] == "True"
+    assert condition(kube.status("md", model, ns), "Available")["status"] == "True"
     ready = {p["metadata"]["uid"] for p in pods(kube, model, ns) if _ready(p)}
     assert ready == serving  # the previous pods keep serving
 
@@ -368,8 +348,7 @@ def test_stuck_rollout_ends_in_progress_deadline_exceeded_with_old_pods_serving(
 
 
 def _ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions") or ()
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return condition(status_of(pod), "Ready").get("status") == "True"
 
 
 # --- GPU diagnosis ----------------------------------------------------------------------------------------
@@ -378,21 +357,18 @@ def _ready(pod: dict[str, Any]) -> bool:
 def test_gpu_type_without_nodes_then_node_added_becomes_ready(lifecycle: Kube, ns: str) -> None:
     kube, model = lifecycle, "gpu-l4"
     kube.apply(model_deployment(model, ns, resources={"gpu": {"count": 1, "type": "nvidia-l4"}}))
-    ready = wait_condition(kube, model, ns, "Ready", "False", "NoMatchingGPUNode")
-    assert "Scheduler: 0/" in ready["message"]
-    assert "didn't match Pod's node affinity/selector" in ready["message"]
-    assert "nvidia-l4" in ready["message"]
+    affinity = ["Scheduler: 0/", "didn't match Pod's node affinity/selector", "nvidia-l4"]
+    wait_condition(kube, model, ns, "Ready", "False", "NoMatchingGPUNode", says=affinity)
     kube.cluster.add_node(gpu_node("kwok-gpu-l4-0", "NVIDIA-L4", gpus=1))
     wait_condition(kube, model, ns, "Ready", "True", "MinimumReplicasAvailable", timeout=120)
-    assert md_status(kube, model, ns)["cost"] == {"hourly": "0.93", "currency": "USD"}  # 0.2 + 0.025 + 0.70
+    assert kube.status("md", model, ns)["cost"] == {"hourly": "0.93", "currency": "USD"}  # 0.2 + 0.025 + 0.70
 
 
 def test_not_enough_free_gpus_then_node_added_becomes_ready(lifecycle: Kube, ns: str) -> None:
     kube, model = lifecycle, "gpu-t4x2"
     kube.apply(model_deployment(model, ns, resources={"gpu": {"count": 2, "type": "nvidia-tesla-t4"}}))
-    ready = wait_condition(kube, model, ns, "Ready", "False", "InsufficientGPU")
-    assert "Insufficient nvidia.com/gpu" in ready["message"]
-    assert "2 free GPU(s) of type nvidia-tesla-t4" in ready["message"]
+    insufficient = ["Insufficient nvidia.com/gpu", "2 free GPU(s) of type nvidia-tesla-t4"]
+    wait_condition(kube, model, ns, "Ready", "False", "InsufficientGPU", says=insufficient)
     kube.cluster.add_node(gpu_node("kwok-gpu-t4-1", "Tesla-T4", gpus=2))
     wait_condition(kube, model, ns, "Ready", "True", "MinimumReplicasAvailable", timeout=120)
 
@@ -405,7 +381,7 @@ def test_cost_of_ready_replicas_in_status_and_printer_column(lifecycle: Kube, ns
     kube.apply(model_deployment(model, ns, replicas=2, resources={"cpu": "4", "memory": "16Gi"}))
     # 2 ready replicas x (4 x 0.2 + 16 x 0.0125) = 2 x 1.00
     wait_for(
-        lambda: md_status(kube, model, ns).get("cost") == {"hourly": "2.00", "currency": "USD"},
+        lambda: kube.status("md", model, ns).get("cost") == {"hourly": "2.00", "currency": "USD"},
         90,
         what="cost of two ready replicas",
     )
@@ -414,7 +390,7 @@ def test_cost_of_ready_replicas_in_status_and_printer_column(lifecycle: Kube, ns
     assert table[1][start:].split()[0] == "2.00"
     kube.apply(model_deployment(model, ns, replicas=0, resources={"cpu": "4", "memory": "16Gi"}))
     wait_for(
-        lambda: md_status(kube, model, ns).get("cost") == {"hourly": "0.00", "currency": "USD"},
+        lambda: kube.status("md", model, ns).get("cost") == {"hourly": "0.00", "currency": "USD"},
         90,
         what="cost once scaled to zero",
     )
@@ -442,8 +418,8 @@ def test_batching_renders_its_file_and_flag_and_bad_combinations_name_the_field(
     if result.returncode != 0:  # rejected at admission by the CRD's rules
         assert "allowedBatchSizes" in result.stderr
     else:
-        degraded = wait_condition(kube, model, ns, "Degraded", "True", "InvalidSpec")
-        assert "spec.runtime.batching.allowedBatchSizes" in degraded["message"]
+        field = "spec.runtime.batching.allowedBatchSizes"
+        wait_condition(kube, model, ns, "Degraded", "True", "InvalidSpec", says=[field])
         # The last valid children keep serving.
         live = kube.get("configmap", f"{model}-tfserving", ns)
         assert live is not None and "allowed_batch_sizes: 32" in live["data"]["batching.config"]

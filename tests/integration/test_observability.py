@@ -3,50 +3,29 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.waits import wait_for
+from tests.support.metrics import Samples, scrape, total
+from tests.support.waits import wait_for, wait_ready
 
 PHASES = {"Pending", "Progressing", "Ready", "Degraded", "Failed"}
 
 
-def scrape(operator: OperatorProcess) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """{sample name: [(labels, value)]} from the operator's /metrics."""
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(operator.metrics_text()):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return samples
-
-
-def value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
-    return sum(v for lbls, v in samples.get(name, []) if all(lbls.get(k) == x for k, x in labels.items()))
-
-
-def ready(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
-    md = kube.get("md", name, namespace)
-    status = (md or {}).get("status") or {}
-    return md if status.get("phase") == "Ready" else None
-
-
 def test_operator_metrics_are_scraped(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
     kube.apply(model_deployment("observed", namespace, replicas=1))
-    wait_for(lambda: ready(kube, "observed", namespace), 120, what="md/observed Ready")
+    wait_ready(kube, "observed", namespace, 120)
 
-    def scraped() -> dict[str, list[tuple[dict[str, str], float]]] | None:
+    def scraped() -> Samples | None:
         samples = scrape(operator)
         # The phase gauge is computed when scraped, from the operator's cache of ModelDeployments.
-        return samples if value(samples, "modeldeploy_model_deployments", phase="Ready") >= 1 else None
+        return samples if total(samples, "modeldeploy_model_deployments", phase="Ready") >= 1 else None
 
     samples = wait_for(scraped, 60, what="a Ready ModelDeployment in modeldeploy_model_deployments")
-    assert value(samples, "modeldeploy_reconciles_total", result="applied") >= 1
+    assert total(samples, "modeldeploy_reconciles_total", result="applied") >= 1
     assert {lbls["result"] for lbls, _ in samples["modeldeploy_reconciles_total"]} >= {"applied"}
-    assert value(samples, "modeldeploy_reconcile_duration_seconds_count") >= 1
+    assert total(samples, "modeldeploy_reconcile_duration_seconds_count") >= 1
     buckets = samples["modeldeploy_reconcile_duration_seconds_bucket"]
     assert any(lbls["le"] == "+Inf" for lbls, _ in buckets) and len(buckets) > 5
     assert {lbls["phase"] for lbls, _ in samples["modeldeploy_model_deployments"]} >= PHASES
@@ -55,9 +34,9 @@ def test_operator_metrics_are_scraped(kube: Kube, operator: OperatorProcess, nam
         sent = [lbls for lbls, v in samples["modeldeploy_api_requests_total"]
                 if lbls["verb"] == "apply" and lbls["resource"] == resource and v > 0]  # fmt: skip
         assert sent and all(re.fullmatch(r"[1-5]\d\d", lbls["code"]) for lbls in sent), resource
-    assert value(samples, "modeldeploy_workers") == 8
-    assert "modeldeploy_workqueue_depth" in samples and value(samples, "modeldeploy_workqueue_depth") >= 0
-    busy = value(samples, "modeldeploy_workers_busy")
+    assert total(samples, "modeldeploy_workers") == 8
+    assert "modeldeploy_workqueue_depth" in samples and total(samples, "modeldeploy_workqueue_depth") >= 0
+    busy = total(samples, "modeldeploy_workers_busy")
     assert "modeldeploy_workers_busy" in samples and 0 <= busy <= 8
 
 
@@ -69,7 +48,7 @@ def reconciled_lines(operator: OperatorProcess, md: str) -> list[str]:
 def test_one_log_line_per_changing_reconcile(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
     md = f"{namespace}/logged"
     kube.apply(model_deployment("logged", namespace, replicas=1))
-    wait_for(lambda: ready(kube, "logged", namespace), 120, what="md/logged Ready")
+    wait_ready(kube, "logged", namespace, 120)
     lines = wait_for(lambda: reconciled_lines(operator, md), 30, what="a reconciled line")
     created = [line for line in lines if "Created Deployment logged" in line]
     assert len(created) == 1, lines  # one line for the reconcile that created the children

@@ -9,23 +9,8 @@ from typing import Any
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.settle import assert_quiet, wait_ready
-from tests.support.waits import wait_for
-
-
-def degraded(kube: Kube, name: str, namespace: str, reason: str) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace) or {}
-        for condition in (md.get("status") or {}).get("conditions") or []:
-            if (
-                condition["type"] == "Degraded"
-                and condition["status"] == "True"
-                and condition["reason"] == reason
-            ):
-                return dict(condition)
-        return None
-
-    return wait_for(found, 60, what=f"md/{name} Degraded with reason {reason}")
+from tests.support.settle import assert_quiet
+from tests.support.waits import wait_condition, wait_for, wait_ready
 
 
 def user_service(name: str, namespace: str) -> dict[str, Any]:
@@ -44,7 +29,7 @@ def test_a_users_service_is_reported_left_alone_and_survives_the_model(
     before = kube.get("service", "websvc", namespace)
     assert before is not None
     kube.apply(model_deployment("websvc", namespace, uri="gs://b/m"))
-    condition = degraded(kube, "websvc", namespace, "OwnershipConflict")
+    condition = wait_condition(kube, "websvc", namespace, "Degraded", "True", "OwnershipConflict", 60)
     assert condition["message"].startswith("Service websvc already exists and this ModelDeployment does not")
     assert "delete or rename that Service" in condition["message"]
     described = kube.run("describe", "md", "websvc", "-n", namespace).stdout
@@ -73,7 +58,7 @@ def test_a_users_configmap_blocks_the_deployment_until_it_is_removed(
     user_data = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"secret": "keep"}}
     kube.create(user_data)
     kube.apply(model_deployment("mine", namespace, uri="gs://b/m", replicas=2))
-    condition = degraded(kube, "mine", namespace, "OwnershipConflict")
+    condition = wait_condition(kube, "mine", namespace, "Degraded", "True", "OwnershipConflict", 60)
     assert "ConfigMap mine-tfserving already exists" in condition["message"]
     assert "creates no Deployment or PodDisruptionBudget" in condition["message"]
     assert_quiet(kube, operator, "mine", namespace, result="conflict")

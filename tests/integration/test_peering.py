@@ -4,7 +4,6 @@ killing the active one hands over within a bounded time (measured, printed, writ
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import write_operator_config
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
+from tests.support.metrics import metric_sum
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
 
@@ -40,12 +40,7 @@ def peer_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
 
 
 def reconciles(operator: OperatorProcess) -> float:
-    total = 0.0
-    for line in operator.metrics_text().splitlines():
-        match = re.match(r"modeldeploy_reconciles_total\{[^}]*\} ([0-9.e+]+)$", line)
-        if match:
-            total += float(match.group(1))
-    return total
+    return metric_sum(operator, "modeldeploy_reconciles_total")
 
 
 def replicas_applied(kube: Kube, name: str, namespace: str, replicas: int) -> bool:

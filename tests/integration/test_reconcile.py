@@ -6,24 +6,17 @@ import json
 from typing import Any
 
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.conditions import condition, status_of
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.metrics import api_writes, metric_sum
-from tests.support.settle import wait_ready
-from tests.support.waits import wait_for
+from tests.support.waits import wait_condition, wait_for, wait_ready
 
 MD_LABEL = "serving.modeldeploy.io/model-deployment"
 
 
 def model(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     return model_deployment(name, namespace, uri="gs://bucket/models/half_plus_two", **spec)
-
-
-def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item["type"] == kind:
-            return dict(item)
-    return {}
 
 
 def test_create_makes_every_child(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
@@ -56,7 +49,7 @@ def test_create_makes_every_child(kube: Kube, operator: OperatorProcess, namespa
     assert status["readyReplicas"] == 2 and status["ready"] == "2/2"
     assert status["selector"] == f"{MD_LABEL}=resnet"
     assert status["endpoints"]["grpc"] == f"resnet.{namespace}.svc:8500"
-    assert condition(md, "Ready")["status"] == "True"
+    assert condition(status_of(md), "Ready")["status"] == "True"
     # The namespace enforces PodSecurity `restricted`: pods exist at all only if they comply.
     assert len(kube.list("pods", namespace, f"{MD_LABEL}=resnet")) == 2
 
@@ -200,13 +193,8 @@ def test_invalid_update_degrades_and_keeps_children(
     assert before is not None
     kube.apply(model("bad", namespace, resources={"gpu": {"type": "nvidia-quantum-9000"}}))
 
-    def degraded() -> dict[str, Any] | None:
-        md = kube.get("md", "bad", namespace)
-        cond = condition(md, "Degraded")
-        return cond if cond.get("reason") == "InvalidSpec" and cond.get("status") == "True" else None
-
-    cond = wait_for(degraded, 30, what="Degraded/InvalidSpec")
-    assert "spec.resources.gpu.type" in cond["message"] and "nvidia-tesla-t4" in cond["message"]
+    says = ["spec.resources.gpu.type", "nvidia-tesla-t4"]
+    wait_condition(kube, "bad", namespace, "Degraded", "True", "InvalidSpec", timeout=30, says=says)
     after = kube.get("deployment", "bad", namespace)
     assert after is not None
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
@@ -220,12 +208,7 @@ def test_gpu_type_without_nodes_is_not_ready_and_says_why(
 ) -> None:
     kube.apply(model("h100", namespace, resources={"gpu": {"type": "nvidia-h100"}}))
 
-    def diagnosed() -> dict[str, Any] | None:
-        md = kube.get("md", "h100", namespace)
-        ready = condition(md, "Ready")
-        return ready if ready.get("reason") == "NoMatchingGPUNode" else None
-
-    ready = wait_for(diagnosed, 60, what="Ready=False with reason NoMatchingGPUNode")
+    ready = wait_condition(kube, "h100", namespace, "Ready", reason="NoMatchingGPUNode", timeout=60)
     assert ready["status"] == "False"
     assert "node" in ready["message"].lower()
 

@@ -13,8 +13,8 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import make_namespace
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.settle import assert_quiet, versions, wait_ready, warnings
-from tests.support.waits import wait_for
+from tests.support.settle import assert_quiet, versions, warnings
+from tests.support.waits import wait_condition, wait_ready
 
 CHILDREN = [
     ("configmap", "{}-tfserving"),
@@ -26,14 +26,7 @@ CHILDREN = [
 
 
 def invalid_spec(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace) or {}
-        for condition in (md.get("status") or {}).get("conditions") or []:
-            if condition["type"] == "Degraded" and condition["reason"] == "InvalidSpec":
-                return dict(condition)
-        return None
-
-    return wait_for(found, 60, what=f"md/{name} Degraded with reason InvalidSpec")
+    return wait_condition(kube, name, namespace, "Degraded", reason="InvalidSpec", timeout=60)
 
 
 TOLERATION = {"key": "a", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 30}

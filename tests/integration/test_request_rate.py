@@ -19,7 +19,7 @@ from modeldeploy.localcluster.nodes import cpu_node
 from tests.support.clusters import make_namespace, own_cluster
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.waits import wait_for
+from tests.support.waits import wait_condition, wait_for
 
 PROMETHEUS = "http://prometheus.monitoring.svc:9090"
 
@@ -44,10 +44,6 @@ def ns(keda_kube: Kube) -> str:
     return make_namespace(keda_kube)
 
 
-def md_status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    return (kube.get("md", name, ns) or {}).get("status") or {}
-
-
 def test_scale_to_zero_renders_a_scaled_object_keda_accepts(keda_kube: Kube, ns: str) -> None:
     kube = keda_kube
     autoscaling = {"minReplicas": 0, "maxReplicas": 4, "requestsPerSecond": "2.5"}
@@ -70,14 +66,7 @@ def test_scale_to_zero_renders_a_scaled_object_keda_accepts(keda_kube: Kube, ns:
     assert f'namespace="{ns}"' in trigger["metadata"]["query"]
     assert kube.get("hpa", "sleepy", ns) is None
     # Until KEDA creates its HPA, status says what it waits for.
-    scaling = wait_for(
-        lambda: next(
-            (c for c in md_status(kube, ns, "sleepy").get("conditions") or () if c["type"] == "Autoscaling"),
-            None,
-        ),
-        60,
-        what="the Autoscaling condition",
-    )
+    scaling = wait_condition(kube, "sleepy", ns, "Autoscaling", timeout=60)
     assert (scaling["status"], scaling["reason"]) == ("Unknown", "AutoscalerPending")
     assert "keda-hpa-sleepy" in scaling["message"]
 
@@ -87,7 +76,7 @@ def test_switching_between_cpu_and_request_rate_keeps_ready_capacity(keda_kube: 
     cpu = {"minReplicas": 2, "maxReplicas": 4, "targetCPUUtilization": 70}
     kube.apply(model_deployment("switch", ns, autoscaling=cpu, resources={"cpu": "250m", "memory": "256Mi"}))
     wait_for(lambda: kube.get("hpa", "switch", ns), 60, what="the CPU HPA")
-    wait_for(lambda: md_status(kube, ns, "switch").get("ready") == "2/2", 90, what="2/2 ready")
+    wait_for(lambda: kube.status("md", "switch", ns).get("ready") == "2/2", 90, what="2/2 ready")
     lowest_ready: list[int] = []
 
     def ready_now() -> int:
@@ -111,4 +100,4 @@ def test_switching_between_cpu_and_request_rate_keeps_ready_capacity(keda_kube: 
     assert min(lowest_ready) == 2
     # Nobody but the autoscaler decides the count: the Deployment kept the 2 it had.
     assert (kube.get("deployment", "switch", ns) or {})["spec"]["replicas"] == 2
-    assert md_status(kube, ns, "switch").get("phase") == "Ready"
+    assert kube.status("md", "switch", ns).get("phase") == "Ready"

@@ -12,6 +12,7 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.stages import STATE_ANNOTATION
 from modeldeploy.modelstate import translate_address
 from modeldeploy.reconcile import applied_labels
+from tests.support.conditions import condition
 from tests.support.kubectl import Kube
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
@@ -23,8 +24,7 @@ SAMPLES = ROOT / "manifests" / "samples"
 def loaded(kube: Kube, name: str) -> dict[str, Any] | None:
     md = kube.get("md", name, NS) or {}
     status = md.get("status") or {}
-    conditions = {c["type"]: c for c in status.get("conditions") or ()}
-    ok = status.get("phase") == "Ready" and conditions.get("ModelLoaded", {}).get("status") == "True"
+    ok = status.get("phase") == "Ready" and condition(status, "ModelLoaded").get("status") == "True"
     return md if ok else None
 
 

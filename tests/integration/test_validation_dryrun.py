@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from modeldeploy.config import default_config
 from modeldeploy.desired import build_children
 from modeldeploy.kube import object_path
-from modeldeploy.localcluster import LocalCluster
 from modeldeploy.spec import SpecError, parse_spec
 from tests.support.clusters import make_namespace
 from tests.support.kubeapi import RawApi
@@ -25,11 +24,6 @@ CONFIG = default_config()
 @pytest.fixture(scope="module")
 def dry_run_namespace(kube: Kube) -> str:
     return make_namespace(kube, prefix="dryrun")
-
-
-@pytest.fixture(scope="module")
-def api(cluster: LocalCluster) -> RawApi:
-    return RawApi(cluster.kubeconfig)
 
 
 @settings(

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.kubeapi import RawApi
-
 from modeldeploy.schemas import CHILD_KINDS, derive, openapi_path
+from tests.support.kubeapi import RawApi
 
 
 def live_table(api: RawApi) -> dict[str, Any]:

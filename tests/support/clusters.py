@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.kubectl import Kube
-from tests.support.paths import CRDS, SAMPLES
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.nodes import NodeSpec
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.kubectl import Kube
+from tests.support.paths import CRDS, SAMPLES
 
 # Base paths the tests use without caring about versions: each holds versions 1 to 5 in the emulated
 # model store, so that TF Serving pods load them. Tests about missing or broken versions use their own URIs.

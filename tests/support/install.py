@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.kubectl import Kube
-from tests.support.paths import SAMPLES
-from tests.support.waits import wait_for
 
 from modeldeploy.desired.deployment import CONTAINER_NAME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import bin_dir
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.kubectl import Kube
+from tests.support.paths import SAMPLES
+from tests.support.waits import wait_for
 
 DEADLINE = 120  # seconds; two cores are shared by several clusters
 
@@ -187,16 +187,6 @@ def wait_until_samples_ready(cluster: LocalCluster, started: float) -> float:
 
     wait_for(ready, DEADLINE, interval=0.5, what=f"samples Ready: {model_phases(cluster, namespace)}")
     return time.monotonic() - started
-
-
-def wait_until_ready(cluster: LocalCluster, namespace: str, name: str, generation: int | None = None) -> None:
-    def ready() -> bool:
-        md = Kube(cluster).get("modeldeployment", name, namespace) or {}
-        status = md.get("status") or {}
-        observed = generation or md.get("metadata", {}).get("generation")
-        return status.get("phase") == "Ready" and status.get("observedGeneration") == observed
-
-    wait_for(ready, DEADLINE, interval=0.5, what=f"{namespace}/{name} Ready")
 
 
 def wait_until_samples_run(cluster: LocalCluster, image: str) -> None:

@@ -31,6 +31,10 @@ class Kube:
         obj: dict[str, Any] = json.loads(result.stdout)
         return obj
 
+    def status(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """The object's status; {} while there is none or the object is gone."""
+        return dict((self.get(kind, name, namespace) or {}).get("status") or {})
+
     def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
         sel = ["-l", selector] if selector else []
         out = self.cluster.kubectl("get", kind, "-n", namespace, *sel, "-o", "json").stdout

@@ -1,34 +1,39 @@
-"""The operator's own counters, read from its /metrics endpoint, to see whether its writes stop."""
+"""Prometheus counters the tests read: the operator's own (its /metrics endpoint), to see what it did and
+whether its writes stop, and the API server's (apiserver_request_total), to count requests by verb."""
 
 from __future__ import annotations
 
-import re
+from prometheus_client.parser import text_string_to_metric_families
 
+from modeldeploy.bench.apiserver import Requests, parse_request_totals
 from modeldeploy.informer import CHILDREN
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.kubectl import Kube
+
+# {sample name: [(labels, value)]}
+Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 CHILD_RESOURCES = frozenset(r.plural for r in CHILDREN)
 WRITE_VERBS = frozenset({"apply", "patch", "delete"})  # dry runs are counted apart ("dry-run")
 
 
-def metric_samples(operator: OperatorProcess, name: str) -> list[tuple[dict[str, str], float]]:
-    """The samples of one Prometheus metric as (labels, value)."""
-    samples = []
-    for line in operator.metrics_text().splitlines():
-        match = re.match(rf"{name}(?:\{{([^}}]*)\}})? ([0-9.e+]+)$", line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-            samples.append((labels, float(match.group(2))))
+def scrape(operator: OperatorProcess) -> Samples:
+    """Every sample the operator exposes now."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(operator.metrics_text()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return samples
 
 
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    return sum(v for found, v in samples.get(name, []) if all(found.get(k) == x for k, x in labels.items()))
+
+
 def metric_sum(operator: OperatorProcess, name: str, **labels: str) -> float:
-    """Sum of a metric's samples whose labels include `labels`."""
-    return sum(
-        value
-        for sample_labels, value in metric_samples(operator, name)
-        if all(sample_labels.get(k) == v for k, v in labels.items())
-    )
+    """The same, scraped now."""
+    return total(scrape(operator), name, **labels)
 
 
 def api_writes(operator: OperatorProcess, resources: frozenset[str] = CHILD_RESOURCES) -> float:
@@ -39,8 +44,13 @@ def api_writes(operator: OperatorProcess, resources: frozenset[str] = CHILD_RESO
     """
     return sum(
         value
-        for labels, value in metric_samples(operator, "modeldeploy_api_requests_total")
+        for labels, value in scrape(operator).get("modeldeploy_api_requests_total", [])
         if labels.get("verb") in WRITE_VERBS
         and labels.get("resource") in resources
         and labels.get("code", "").startswith("2")
     )
+
+
+def apiserver_requests(kube: Kube) -> Requests:
+    """The API server's request counts by (verb, resource, subresource), from its /metrics."""
+    return parse_request_totals(kube.run("get", "--raw", "/metrics").stdout)

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.kubectl import Kube
-from tests.support.metrics import api_writes, metric_sum
-from tests.support.waits import wait_for
-
 from modeldeploy.config import default_config
 from modeldeploy.drift import holds_object
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.reconcile import desired_for
+from tests.support.kubectl import Kube
+from tests.support.metrics import api_writes, metric_sum
+from tests.support.waits import wait_for
 
 CONFIG = default_config()
-
-
-def wait_ready(kube: Kube, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        md = kube.get("md", name, namespace)
-        status = (md or {}).get("status") or {}
-        ok = (
-            status.get("phase") == "Ready"
-            and status.get("observedGeneration") == md["metadata"]["generation"]
-        )
-        return md if ok else None
-
-    return wait_for(ready, timeout, what=f"md/{name} to be Ready")
 
 
 def versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:

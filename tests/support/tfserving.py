@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.waits import wait_for
-
 from modeldeploy.localcluster.tfserving import EmulatedModelServer, ModelStore, ServerExit
+from tests.support.waits import wait_for
 
 CONFIG = "/etc/tfserving/models.config"
 MONITORING = "/etc/tfserving/monitoring.config"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from lupa import lua51
 
+from tests.support.conditions import condition
 from tests.support.paths import ROOT
 
 HEALTH_LUA = ROOT / "argocd" / "health.lua"
@@ -50,11 +51,6 @@ def fixture(name: str) -> dict[str, Any]:
     return obj
 
 
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(c for c in obj["status"]["conditions"] if c["type"] == kind)
-    return found
-
-
 def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
     """Run health.lua the way Argo CD does: the live object in the global `obj`, a table returned."""
     runtime = lua51.LuaRuntime(unpack_returned_tuples=False)
@@ -88,32 +84,38 @@ def test_observed_generation_without_conditions_waits_for_ready() -> None:
 
 def test_a_condition_without_message_is_described_by_its_reason() -> None:
     obj = fixture("degraded-invalid-spec")
-    condition(obj, "Stalled")["message"] = ""
-    condition(obj, "Degraded")["message"] = ""
+    condition(obj["status"], "Stalled")["message"] = ""
+    condition(obj["status"], "Degraded")["message"] = ""
     assert argocd_health(obj) == ("Degraded", "InvalidSpec")
     obj = fixture("ready")
-    del condition(obj, "Ready")["message"]
+    del condition(obj["status"], "Ready")["message"]
     assert argocd_health(obj) == ("Healthy", "MinimumReplicasAvailable")
 
 
 def test_degraded_wins_over_ready() -> None:
     obj = fixture("ready")
-    condition(obj, "Degraded").update(status="True", reason="CrashLoopBackOff", message="pod keeps exiting")
-    available = condition(obj, "Available")["message"]
+    condition(obj["status"], "Degraded").update(
+        status="True", reason="CrashLoopBackOff", message="pod keeps exiting"
+    )
+    available = condition(obj["status"], "Available")["message"]
     # Degraded says whether the model still serves (Available).
     assert argocd_health(obj) == ("Degraded", f"pod keeps exiting Still serving: {available}")
-    condition(obj, "Available").update(status="False")
+    condition(obj["status"], "Available").update(status="False")
     assert argocd_health(obj) == ("Degraded", "pod keeps exiting")
 
 
 def test_stalled_is_degraded_and_reconciling_is_progressing() -> None:
     # kstatus' pair decides as it does for Flux: Stalled -> Failed, Reconciling -> InProgress.
     obj = fixture("ready")
-    condition(obj, "Available").update(status="False")
-    condition(obj, "Stalled").update(status="True", reason="ProgressDeadlineExceeded", message="stuck")
+    condition(obj["status"], "Available").update(status="False")
+    condition(obj["status"], "Stalled").update(
+        status="True", reason="ProgressDeadlineExceeded", message="stuck"
+    )
     assert argocd_health(obj) == ("Degraded", "stuck")
     obj = fixture("ready")
-    condition(obj, "Reconciling").update(status="True", reason="RolloutInProgress", message="rolling")
+    condition(obj["status"], "Reconciling").update(
+        status="True", reason="RolloutInProgress", message="rolling"
+    )
     assert argocd_health(obj) == ("Progressing", "rolling")
 
 

@@ -18,6 +18,7 @@ from modeldeploy.desired import build_children
 from modeldeploy.desired.scaledobject import request_rate_query
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.status import Observed, compute_status
+from tests.support.conditions import condition
 
 NONE = default_config()
 KEDA = dataclasses.replace(
@@ -237,10 +238,6 @@ def hpa(*conditions: tuple[str, str, str], current: int = 3, desired: int = 4) -
     }
 
 
-def autoscaling(status: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in status["conditions"] if c["type"] == "Autoscaling")
-
-
 def compute(autoscaler: dict[str, Any] | None, deployment: Any = DEPLOYMENT, **kw: Any) -> dict[str, Any]:
     observed = Observed(deployment=deployment, autoscaled=True, autoscaler=autoscaler, wants_replicas=1, **kw)
     return compute_status(MD, observed, now=__import__("datetime").datetime(2026, 1, 1))
@@ -257,9 +254,9 @@ def test_status_reports_current_and_desired_replicas() -> None:
         "minReplicas": 1,
         "maxReplicas": 4,
     }
-    condition = autoscaling(status)
-    assert (condition["status"], condition["reason"]) == ("True", "ScalingActive")
-    assert "3 current, 4 desired" in condition["message"]
+    scaling = condition(status, "Autoscaling")
+    assert (scaling["status"], scaling["reason"]) == ("True", "ScalingActive")
+    assert "3 current, 4 desired" in scaling["message"]
     # The wanted count follows the HPA (through the Deployment), not spec.autoscaling.minReplicas.
     assert status["ready"] == "3/3"
 
@@ -272,16 +269,14 @@ def test_status_says_when_max_replicas_limits_scaling() -> None:
             ("ScalingLimited", "True", "TooManyReplicas"),
         )
     )
-    condition = autoscaling(status)
-    assert condition["reason"] == "ScalingLimited"
-    assert (
-        "TooManyReplicas" in condition["message"] and "spec.autoscaling.maxReplicas" in condition["message"]
-    )
+    scaling = condition(status, "Autoscaling")
+    assert scaling["reason"] == "ScalingLimited"
+    assert "TooManyReplicas" in scaling["message"] and "spec.autoscaling.maxReplicas" in scaling["message"]
     # At the floor is normal and not reported as a limit.
     idle = compute(
         hpa(("ScalingActive", "True", "ValidMetricFound"), ("ScalingLimited", "True", "TooFewReplicas"))
     )
-    assert autoscaling(idle)["reason"] == "ScalingActive"
+    assert condition(idle, "Autoscaling")["reason"] == "ScalingActive"
 
 
 def test_status_names_missing_metrics_and_where_to_look() -> None:
@@ -291,10 +286,10 @@ def test_status_names_missing_metrics_and_where_to_look() -> None:
             ("ScalingActive", "False", "FailedGetResourceMetric"),
         )
     )
-    condition = autoscaling(status)
-    assert (condition["status"], condition["reason"]) == ("False", "ScalingInactive")
-    assert "FailedGetResourceMetric" in condition["message"] and "metrics-server" in condition["message"]
-    unable = autoscaling(compute(hpa(("AbleToScale", "False", "FailedGetScale"))))
+    scaling = condition(status, "Autoscaling")
+    assert (scaling["status"], scaling["reason"]) == ("False", "ScalingInactive")
+    assert "FailedGetResourceMetric" in scaling["message"] and "metrics-server" in scaling["message"]
+    unable = condition(compute(hpa(("AbleToScale", "False", "FailedGetScale"))), "Autoscaling")
     assert (unable["status"], unable["reason"]) == ("False", "UnableToScale")
     # Autoscaling trouble does not make a serving model Degraded.
     assert status["phase"] == "Ready"
@@ -302,7 +297,7 @@ def test_status_names_missing_metrics_and_where_to_look() -> None:
 
 def test_status_before_the_hpa_exists_and_without_autoscaling() -> None:
     pending = compute(None)
-    assert autoscaling(pending)["status"] == "Unknown" and "autoscaler" not in pending
+    assert condition(pending, "Autoscaling")["status"] == "Unknown" and "autoscaler" not in pending
     plain = compute_status(
         MD, Observed(deployment=DEPLOYMENT), now=__import__("datetime").datetime(2026, 1, 1)
     )
@@ -325,10 +320,10 @@ def test_status_with_keda_at_zero_and_when_keda_is_not_ready() -> None:
         keda=True,
         scaled_object={"metadata": {"name": "resnet"}, "spec": {"minReplicaCount": 0}, "status": {}},
     )
-    condition = autoscaling(zero)
-    assert (condition["status"], condition["reason"]) == ("True", "ScaledToZero")
+    scaling = condition(zero, "Autoscaling")
+    assert (scaling["status"], scaling["reason"]) == ("True", "ScaledToZero")
     assert zero["autoscaler"]["minReplicas"] == 0
-    ready = next(c for c in zero["conditions"] if c["type"] == "Ready")
+    ready = condition(zero, "Ready")
     assert "KEDA" in ready["message"] and "spec.replicas" not in ready["message"]
     broken = compute(
         None,
@@ -347,9 +342,9 @@ def test_status_with_keda_at_zero_and_when_keda_is_not_ready() -> None:
             },
         },
     )
-    condition = autoscaling(broken)
-    assert (condition["status"], condition["reason"]) == ("False", "UnableToScale")
-    assert "no prometheus" in condition["message"]
+    scaling = condition(broken, "Autoscaling")
+    assert (scaling["status"], scaling["reason"]) == ("False", "UnableToScale")
+    assert "no prometheus" in scaling["message"]
 
 
 # --- KEDA's HPA in the operator's cache ---------------------------------------------------------------

@@ -40,6 +40,7 @@ from modeldeploy.reconcile import (
 )
 from modeldeploy.spec import parse_spec
 from tests.support.emulated import EmulatedPod, model_status_config, start_pod
+from tests.support.manifests import model_deployment
 from tests.support.waits import wait_for
 
 CONFIG = OperatorConfig()
@@ -52,10 +53,9 @@ def md(labels: dict[str, int] | None = None, specific: list[int] | None = None) 
         model["versionLabels"] = labels
     if specific is not None:
         model["versionPolicy"] = {"specific": specific}
-    return {
-        "metadata": {"name": "resnet", "namespace": "vision", "uid": "u1", "generation": 1},
-        "spec": {"model": model},
-    }
+    md = model_deployment("resnet", "vision", model=model)
+    md["metadata"].update(uid="u1", generation=1)
+    return md
 
 
 def pod(name: str = "p", ip: str = "10.244.0.7", ready: bool = True) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from modeldeploy.config import ModelStatusConfig
 from modeldeploy.modelstate import ModelPoller, ModelState
+from tests.support.manifests import model_deployment
 
 Key = tuple[str, str]
 # An answer as the poller stores it; only these fields are read here (None: TF Serving gave none).
@@ -17,10 +18,6 @@ READY = {
     "metadata": {"name": "p"},
     "status": {"podIP": "10.244.0.9", "conditions": [{"type": "Ready", "status": "True"}]},
 }
-
-
-def model(name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": "ns"}, "spec": {"model": {"uri": "gs://b/m"}}}
 
 
 class Recording(ModelPoller):
@@ -34,7 +31,7 @@ class Recording(ModelPoller):
 
 
 def poller(count: int, ready: set[Key]) -> tuple[Recording, dict[Key, int], list[Key]]:
-    models = {("ns", f"m{i}"): model(f"m{i}") for i in range(count)}
+    models = {("ns", f"m{i}"): model_deployment(f"m{i}", "ns", uri="gs://b/m") for i in range(count)}
     looked: dict[Key, int] = {}
     notified: list[Key] = []
 

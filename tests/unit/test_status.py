@@ -14,6 +14,8 @@ import yaml
 from modeldeploy import reasons
 from modeldeploy.reasons import ConditionType, Phase
 from modeldeploy.status import Observed, compute_status, status_changed, status_patch
+from tests.support.conditions import condition, conditions, summary
+from tests.support.manifests import model_deployment
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -36,12 +38,10 @@ def make_md(
     spec: dict[str, Any] | None = None,
     status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    md: dict[str, Any] = {
-        "apiVersion": "serving.modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "resnet", "namespace": "vision", "generation": generation},
-        "spec": spec if spec is not None else {"model": {"uri": "gs://acme/resnet"}, "replicas": 2},
-    }
+    md = model_deployment("resnet", "vision", uri="gs://acme/resnet", replicas=2)
+    md["metadata"]["generation"] = generation
+    if spec is not None:
+        md["spec"] = spec
     if status is not None:
         md["status"] = status
     return md
@@ -138,16 +138,6 @@ def run(md: dict[str, Any] | None = None, now: datetime = NOW, **kwargs: Any) ->
     return status
 
 
-def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    matches = [c for c in status["conditions"] if c["type"] == kind]
-    assert len(matches) == 1, f"expected one {kind} condition in {status['conditions']}"
-    return dict(matches[0])
-
-
-def summary(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-
-
 def assert_well_formed(status: Mapping[str, Any]) -> None:
     """Shape every status must have, whatever the scenario."""
     assert status["phase"] in Phase.ALL
@@ -166,7 +156,7 @@ def assert_well_formed(status: Mapping[str, Any]) -> None:
     # exactly one of them is True, so it never reads Current while the operator is still at work.
     true = {c["type"] for c in status["conditions"] if c["status"] == "True"}
     assert len(true & {"Ready", "Reconciling", "Stalled"}) == 1, status["conditions"]
-    by_type = {c["type"]: c for c in status["conditions"]}
+    by_type = conditions(status)
     assert (by_type["Stalled"]["status"], by_type["Stalled"]["reason"]) == (
         by_type["Degraded"]["status"],
         by_type["Degraded"]["reason"],
@@ -843,9 +833,9 @@ def test_a_huge_apply_error_still_fits_the_condition_message_limit() -> None:
     # patch itself fail and leave the status empty.
     error = "spec.template.spec.containers[0].env[0].value: Too long: " + "x" * 200_000
     status = compute_status(make_md(), Observed(deployment=None, apply_error=error), NOW)
-    for condition in status["conditions"]:
-        assert len(condition["message"]) <= 32768
-    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    for each in status["conditions"]:
+        assert len(each["message"]) <= 32768
+    degraded = condition(status, "Degraded")
     assert "spec.template.spec.containers[0].env[0].value: Too long" in degraded["message"]
 
 
