@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,6 +293,15 @@ def _error_text(text: str) -> str:
     return f": {message}" if message else ""
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Where the poller reads the time and waits between ticks: the real monotonic clock and asyncio's
+    sleep, unless a test moves a clock of its own."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
 @dataclass
 class ModelPoller:
     """Polls TF Serving in every ready pod of every ModelDeployment; started and stopped by the Controller.
@@ -308,6 +317,7 @@ class ModelPoller:
     models: Mapping[Key, Mapping[str, Any]]
     pods: Callable[[Key], Sequence[Mapping[str, Any]]]
     notify: Callable[[Key], None]
+    clock: Clock = field(default_factory=Clock)
     states: dict[Key, ModelState] = field(default_factory=dict)
     requests: int = 0  # status requests sent, for tests and debugging
     # When each watched model's next poll is due (inf while one runs); the heap orders (due, key) and may
@@ -382,10 +392,10 @@ class ModelPoller:
     async def _run(self) -> None:
         while True:
             try:
-                self.schedule(time.monotonic())
+                self.schedule(self.clock.monotonic())
             except Exception as error:  # never let the poller die; the next tick tries again
                 log.warning("model poller tick failed", extra={"error": str(error)})
-            await asyncio.sleep(TICK_SECONDS)
+            await self.clock.sleep(TICK_SECONDS)
 
     def schedule(self, now: float) -> None:
         """Start the polls that are due, at most a tick's budget of them; forget ModelDeployments that are
@@ -417,7 +427,7 @@ class ModelPoller:
         except Exception as error:  # a bug must not stop this model's polls for good
             log.warning("model status poll failed", extra={"md": f"{key[0]}/{key[1]}", "error": repr(error)})
             if key in self._due:
-                self._set_due(key, time.monotonic() + self.config.poll_seconds)
+                self._set_due(key, self.clock.monotonic() + self.config.poll_seconds)
         finally:
             self._running.pop(key, None)
             self.changed(key)  # pods that became ready or went while the poll ran
@@ -439,7 +449,7 @@ class ModelPoller:
         self.states[key] = state
         busy = in_flight(md, state)
         period = self.config.in_flight_poll_seconds if busy else self.config.poll_seconds
-        self._set_due(key, time.monotonic() + period)
+        self._set_due(key, self.clock.monotonic() + period)
         if previous != state:
             level = logging.WARNING if state.error else logging.DEBUG
             log.log(

@@ -17,6 +17,7 @@ from modeldeploy.config import ModelStatusConfig, OperatorConfig
 from modeldeploy.desired.configmap import models_config_text
 from modeldeploy.localcluster.tfserving.store import ModelStore
 from modeldeploy.modelstate import (
+    TICK_SECONDS,
     ModelPoller,
     ModelState,
     ModelStatusError,
@@ -39,6 +40,7 @@ from modeldeploy.reconcile import (
     model_observations,
 )
 from modeldeploy.spec import parse_spec
+from tests.support.clock import FakeClock
 from tests.support.emulated import EmulatedPod, model_status_config, start_pod
 from tests.support.manifests import model_deployment
 from tests.support.waits import wait_for
@@ -362,10 +364,40 @@ async def until(check: Any, timeout: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
-async def poll_until(
-    poller: ModelPoller, key: tuple[str, str], check: Any, timeout: float = 20
+async def tick(poller: ModelPoller, clock: FakeClock, seconds: float) -> bool:
+    """Move the poller's clock on by ``seconds`` and let the one tick that wakes run; True when that tick
+    started a poll, which has then ended (the emulated pods' answers are real HTTP on loopback)."""
+    asked = poller.requests
+    clock.advance(seconds)
+    await until(lambda: clock.sleeping)  # the tick ran and waits for the next one
+    if poller.requests == asked and not poller._running:
+        return False  # (a poll it started is running still, or has asked already)
+    await until(lambda: not poller._running)
+    return True
+
+
+async def tick_until(
+    poller: ModelPoller,
+    clock: FakeClock,
+    key: tuple[str, str],
+    check: Any,
+    period: float,
+    timeout: float = 20,
 ) -> ModelState:
-    await until(lambda: (got := poller.state(key)) is not None and check(got), timeout)
+    """Tick a poll period at a time until the state meets ``check``: for what the emulated TF Serving does
+    in its own time (its file system poll finds a new version, a load ends)."""
+    deadline = time.monotonic() + timeout
+    while (state := poller.state(key)) is None or not check(state):
+        assert time.monotonic() < deadline, f"{check} still false after {timeout}s; state {state}"
+        await tick(poller, clock, period)
+        await asyncio.sleep(0.05)  # the emulator's own threads run meanwhile
+    return state
+
+
+async def first_poll(poller: ModelPoller, key: tuple[str, str]) -> ModelState:
+    """Start the poller: a watched model with ready pods is due at once, at the first tick."""
+    poller.start()
+    await until(lambda: poller.state(key) is not None and not poller._running)
     state = poller.state(key)
     assert state is not None
     return state
@@ -379,35 +411,33 @@ def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
     a, b = start_pod(body, store.root), start_pod(body, store.root)
     pods_started += [a, b]
     key = ("vision", "resnet")
-    config = model_status_config(poll_seconds=0.3, in_flight_poll_seconds=0.3)
+    config = model_status_config(poll_seconds=30, in_flight_poll_seconds=30)
     live = {key: [a.pod, b.pod]}
     notified: list[tuple[str, str]] = []
+    clock = FakeClock()
 
     async def go() -> None:
-        poller = ModelPoller(config, {key: body}, lambda k: live[k], notified.append)
-        poller.start()
+        poller = ModelPoller(config, {key: body}, lambda k: live[k], notified.append, clock.clock())
         try:
-            first = await poll_until(poller, key, lambda s: s.available(1))
+            await first_poll(poller, key)
+            first = await tick_until(poller, clock, key, lambda s: s.available(1), 30)
             assert [p.pod for p in first.pods] == sorted([a.view.name, b.view.name])
             seen = poller.requests
-            await until(lambda: poller.requests >= seen + 4)
-            assert notified == [key]  # two more rounds, the same answer: no new notification
+            assert await tick(poller, clock, 30) and await tick(poller, clock, 30)
+            assert poller.requests == seen + 4  # two rounds, both pods each
+            assert notified == [key]  # the same answer: no new notification
             # Version 2 appears under the base path; each pod's file system poll loads it (latest: 1).
             store.add_version(URI, 2)
-            await poll_until(poller, key, lambda s: s.available(2))
+            await tick_until(poller, clock, key, lambda s: s.available(2), 30)
             assert len(notified) >= 2
             live[key] = []  # no ready pod: the state is dropped and a reconcile asked
             poller.changed(key)  # as the controller does on the pod's watch event
-            await poll_until_gone(poller, key)
+            assert poller.state(key) is None
         finally:
             await poller.stop()
 
     asyncio.run(go())
     assert notified[-1] == key
-
-
-async def poll_until_gone(poller: ModelPoller, key: tuple[str, str], timeout: float = 10) -> None:
-    await until(lambda: poller.state(key) is None, timeout)
 
 
 def test_poll_period_is_short_only_while_something_is_in_flight(
@@ -418,17 +448,22 @@ def test_poll_period_is_short_only_while_something_is_in_flight(
     p = start_pod(md(), store.root)
     pods_started.append(p)
     key = ("vision", "resnet")
-    config = model_status_config(poll_seconds=60, in_flight_poll_seconds=0.2)
+    config = model_status_config(poll_seconds=60, in_flight_poll_seconds=1)
+    clock = FakeClock()
 
     async def go() -> None:
-        poller = ModelPoller(config, {key: body}, lambda k: [p.pod], lambda k: None)
-        poller.start()
+        poller = ModelPoller(config, {key: body}, lambda k: [p.pod], lambda k: None, clock.clock())
         try:
-            await until(lambda: poller.requests >= 3)  # in flight: every 0.2 s
+            await first_poll(poller, key)
+            # In flight: polled again after the short period, not before.
+            assert not await tick(poller, clock, 0.5)
+            assert await tick(poller, clock, 0.5)
             store.add_version(URI, 4)
-            await poll_until(poller, key, lambda s: s.available(4))
-            # Steady now: the poll that saw version 4 scheduled the next one a full poll period away.
-            assert poller._due[key] > time.monotonic() + 30
+            await tick_until(poller, clock, key, lambda s: s.available(4), 1)
+            # Steady now: the poll that saw version 4 set the next one a full poll period away.
+            assert not await tick(poller, clock, 1)
+            assert not await tick(poller, clock, 58)
+            assert await tick(poller, clock, 1)
         finally:
             await poller.stop()
 
@@ -445,15 +480,17 @@ def test_a_pod_that_becomes_ready_is_asked_at_once(
     key = ("vision", "resnet")
     live = {key: [a.pod]}
     config = model_status_config(poll_seconds=60, in_flight_poll_seconds=60)
+    clock = FakeClock()
 
     async def go() -> None:
-        poller = ModelPoller(config, {key: body}, lambda k: live[k], lambda k: None)
-        poller.start()
+        poller = ModelPoller(config, {key: body}, lambda k: live[k], lambda k: None, clock.clock())
         try:
-            await poll_until(poller, key, lambda s: len(s.pods) == 1)
+            assert len((await first_poll(poller, key)).pods) == 1
             live[key] = [a.pod, b.pod]  # the next poll is 60 s away, but b is new
             poller.changed(key)  # as the controller does on the pod's watch event
-            both = await poll_until(poller, key, lambda s: len(s.pods) == 2, timeout=5)
+            assert await tick(poller, clock, TICK_SECONDS)  # the next tick asks both
+            both = poller.state(key)
+            assert both is not None and len(both.pods) == 2
             assert both.available(1) and (summary(both, 1).available_on, summary(both, 1).polled) == (2, 2)
         finally:
             await poller.stop()

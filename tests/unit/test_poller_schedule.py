@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from modeldeploy.config import ModelStatusConfig
 from modeldeploy.modelstate import ModelPoller, ModelState
+from tests.support.clock import FakeClock
 from tests.support.manifests import model_deployment
 
 Key = tuple[str, str]
@@ -24,6 +25,7 @@ class Recording(ModelPoller):
     """Starts no HTTP request: records which models a poll was started for."""
 
     started: list[Key]
+    fake: FakeClock  # its clock: what record() reads for the next poll's due time
 
     async def _poll(self, key: Key, md: Mapping[str, Any], *pods: Any) -> None:
         self.started.append(key)
@@ -39,13 +41,15 @@ def poller(count: int, ready: set[Key]) -> tuple[Recording, dict[Key, int], list
         looked[key] = looked.get(key, 0) + 1
         return [READY] if key in ready else []
 
-    made = Recording(ModelStatusConfig(), models, pods, notified.append)
-    made.started = []
+    fake = FakeClock(now=0.0)
+    made = Recording(ModelStatusConfig(), models, pods, notified.append, fake.clock())
+    made.started, made.fake = [], fake
     return made, looked, notified
 
 
 async def tick(p: Recording, now: float) -> None:
-    p.schedule(now)
+    p.fake.advance(now - p.fake.now)
+    p.schedule(p.fake.monotonic())
     await asyncio.sleep(0)  # let the started polls run
 
 
