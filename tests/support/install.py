@@ -154,8 +154,13 @@ def installed_from_deployment(cluster: LocalCluster, namespace: str, name: str) 
 # --- Samples ------------------------------------------------------------------------------------------
 
 
+def load_all(text: str) -> list[dict[str, Any]]:
+    """The documents of a YAML stream, without the empty ones."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
 def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return load_all(path.read_text())
 
 
 def sample_models() -> list[tuple[Path, dict[str, Any]]]:

@@ -1,6 +1,7 @@
 """Contract tests of the emulated tensorflow_model_server: one per behaviour taken from TF Serving's source.
 
-Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behaviour it pins down.
+Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behaviour it pins down. The
+servers run in-process but bind real ports and answer HTTP on loopback, which is why these are not unit tests.
 """
 
 from __future__ import annotations
