@@ -14,13 +14,16 @@ from modeldeploy.localcluster.process import Component, ComponentError
 from tests.support.paths import ROOT
 
 
-def test_dead_component_error_names_it_and_shows_its_log(tmp_path: Path) -> None:
-    component = Component(
-        name="fake-apiserver",
-        argv=[sys.executable, "-c", "print('listen tcp: address already in use'); raise SystemExit(3)"],
-        log_path=tmp_path / "fake.log",
-    )
+def python_component(tmp_path: Path, name: str, code: str) -> Component:
+    """A started component running ``code`` in a Python child process."""
+    component = Component(name=name, argv=[sys.executable, "-c", code], log_path=tmp_path / f"{name}.log")
     component.start()
+    return component
+
+
+def test_dead_component_error_names_it_and_shows_its_log(tmp_path: Path) -> None:
+    code = "print('listen tcp: address already in use'); raise SystemExit(3)"
+    component = python_component(tmp_path, "fake-apiserver", code)
     with pytest.raises(ComponentError) as raised:
         component.wait_until(lambda: False, timeout=30, what="ready")
     message = str(raised.value)
@@ -30,12 +33,7 @@ def test_dead_component_error_names_it_and_shows_its_log(tmp_path: Path) -> None
 
 
 def test_slow_component_times_out_and_is_stopped(tmp_path: Path) -> None:
-    component = Component(
-        name="sleeper",
-        argv=[sys.executable, "-c", "import time; time.sleep(60)"],
-        log_path=tmp_path / "s.log",
-    )
-    component.start()
+    component = python_component(tmp_path, "sleeper", "import time; time.sleep(60)")
     with pytest.raises(ComponentError, match="sleeper was not ready within 1s"):
         component.wait_until(lambda: False, timeout=1, what="ready")
     component.stop()

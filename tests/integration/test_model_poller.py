@@ -29,6 +29,7 @@ from tests.support.manifests import model_deployment
 from tests.support.waits import wait_for
 
 URI = "gs://acme/resnet"
+KEY = ("vision", "resnet")
 
 
 def md(**model: Any) -> dict[str, Any]:
@@ -51,6 +52,18 @@ def pods_started() -> Iterator[list[EmulatedPod]]:
     yield started
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+def two_pods(
+    store: ModelStore, pods_started: list[EmulatedPod]
+) -> tuple[dict[str, Any], EmulatedPod, EmulatedPod]:
+    """vision/resnet and two of its pods, serving version 1."""
+    store.add_version(URI, 1)
+    body = md()
+    a, b = start_pod(body, store.root), start_pod(body, store.root)
+    pods_started += [a, b]
+    return body, a, b
 
 
 def fetch(url: str, timeout: float = 2) -> PodAnswer:
@@ -151,13 +164,10 @@ async def first_poll(poller: ModelPoller, key: tuple[str, str]) -> ModelState:
 
 
 def test_poller_asks_every_ready_pod_and_notifies_on_change_only(
-    store: ModelStore, pods_started: list[EmulatedPod]
+    store: ModelStore, two_pods: tuple[dict[str, Any], EmulatedPod, EmulatedPod]
 ) -> None:
-    store.add_version(URI, 1)
-    body = md()
-    a, b = start_pod(body, store.root), start_pod(body, store.root)
-    pods_started += [a, b]
-    key = ("vision", "resnet")
+    body, a, b = two_pods
+    key = KEY
     config = model_status_config(poll_seconds=30, in_flight_poll_seconds=30)
     live = {key: [a.pod, b.pod]}
     notified: list[tuple[str, str]] = []
@@ -218,13 +228,10 @@ def test_poll_period_is_short_only_while_something_is_in_flight(
 
 
 def test_a_pod_that_becomes_ready_is_asked_at_once(
-    store: ModelStore, pods_started: list[EmulatedPod]
+    two_pods: tuple[dict[str, Any], EmulatedPod, EmulatedPod],
 ) -> None:
-    store.add_version(URI, 1)
-    body = md()
-    a, b = start_pod(body, store.root), start_pod(body, store.root)
-    pods_started += [a, b]
-    key = ("vision", "resnet")
+    body, a, b = two_pods
+    key = KEY
     live = {key: [a.pod]}
     config = model_status_config(poll_seconds=60, in_flight_poll_seconds=60)
     clock = FakeClock()
