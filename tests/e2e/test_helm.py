@@ -25,6 +25,7 @@ import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from tests.support.argocd import FIXTURES, HEALTH_KEY, argocd_health
 from tests.support.clusters import private_cluster
 from tests.support.conditions import status_of, summary
 from tests.support.install import (
@@ -50,7 +51,6 @@ from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.paths import CHART, CRDS, MD_CRD, ROOT, SAMPLES
 from tests.support.waits import wait_for, wait_ready
-from tests.unit.test_argocd_health import FIXTURES, HEALTH_KEY, argocd_health
 
 RELEASE = "modeldeploy"
 NAMESPACE = "modeldeploy-system"

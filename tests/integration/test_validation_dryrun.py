@@ -16,7 +16,7 @@ from modeldeploy.spec import SpecError, parse_spec
 from tests.support.clusters import make_namespace
 from tests.support.kubeapi import RawApi
 from tests.support.kubectl import Kube
-from tests.unit.test_properties import specs
+from tests.support.spec_strategies import specs
 
 CONFIG = default_config()
 

@@ -8,8 +8,10 @@
 - ``conditions``: status conditions by type.
 - ``metrics``: the operator's and the API server's Prometheus counters.
 - ``settle``: a model settles, then the operator writes nothing more.
+- ``clock``: a fake clock for the model poller.
 - ``emulated`` and ``tfserving``: TF Serving pods and the emulated model server, in-process.
-- ``kwok``, ``kstatus``: KWOK pod stages, the kstatus judge.
+- ``spec_strategies``: Hypothesis strategies for ModelDeployment specs.
+- ``kwok``, ``kstatus``, ``argocd``: KWOK pod stages, the kstatus judge, Argo CD's health check.
 - ``install`` and ``buildah``: installing with Helm or kustomize, building the image.
 - ``child_schemas``: regenerates operator/modeldeploy/data/child_schemas.json
   (``python -m tests.support.child_schemas``).

@@ -8,19 +8,13 @@ must show for each; the edge cases the operator does not produce are derived fro
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
-from lupa import lua51
 
+from tests.support.argocd import CM_PATCH, FIXTURES, HEALTH_KEY, HEALTH_LUA, argocd_health
 from tests.support.conditions import condition
-from tests.support.paths import ROOT
-
-HEALTH_LUA = ROOT / "argocd" / "health.lua"
-CM_PATCH = ROOT / "argocd" / "argocd-cm-patch.yaml"
-FIXTURES = ROOT / "tests" / "fixtures" / "argocd"
-HEALTH_KEY = "resource.customizations.health.serving.modeldeploy.io_ModelDeployment"
 
 READY_MESSAGE = "2/2 replicas serve model half_plus_two and run generation 1."
 UNSCHEDULABLE = (
@@ -49,16 +43,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
 def fixture(name: str) -> dict[str, Any]:
     obj: dict[str, Any] = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text())
     return obj
-
-
-def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
-    """Run health.lua the way Argo CD does: the live object in the global `obj`, a table returned."""
-    runtime = lua51.LuaRuntime(unpack_returned_tuples=False)
-    runtime.globals()["obj"] = runtime.table_from(obj, recursive=True)
-    result = runtime.execute(HEALTH_LUA.read_text())
-    assert lua51.lua_type(result) == "table", f"health.lua returned {result!r}, not a table"
-    hs = dict(cast(Any, result).items())
-    return str(hs["status"]), str(hs["message"])
 
 
 def test_every_fixture_has_an_expectation() -> None:
