@@ -28,17 +28,14 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.argocd import FIXTURES, HEALTH_KEY, argocd_health
 from tests.support.clusters import private_cluster
 from tests.support.conditions import status_of, summary
+from tests.support.gitops import assert_no_drift, field_managers_of_user_fields
 from tests.support.install import (
     DEADLINE,
     Helm,
     Installed,
-    assert_least_privilege,
-    assert_no_drift,
     assert_nothing_forbidden,
-    can_i,
     children_of,
     configmap_file,
-    field_managers_of_user_fields,
     installed_from_deployment,
     kubectl_json,
     operator_deployment,
@@ -50,6 +47,7 @@ from tests.support.install import (
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.paths import CHART, CRDS, MD_CRD, ROOT, SAMPLES
+from tests.support.rbac import assert_least_privilege, can_i
 from tests.support.waits import wait_for, wait_ready
 
 RELEASE = "modeldeploy"

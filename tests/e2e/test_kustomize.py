@@ -18,10 +18,9 @@ import yaml
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import private_cluster
+from tests.support.gitops import assert_no_drift
 from tests.support.install import (
     Installed,
-    assert_least_privilege,
-    assert_no_drift,
     assert_nothing_forbidden,
     children_of,
     installed_from_deployment,
@@ -33,6 +32,7 @@ from tests.support.install import (
     wait_until_samples_run,
 )
 from tests.support.paths import MANIFESTS, MD_CRD, ROOT, SAMPLES
+from tests.support.rbac import assert_least_privilege
 
 NAMESPACE = "modeldeploy-system"
 SAMPLES_NS = "modeldeploy-samples"

@@ -12,7 +12,8 @@
 - ``emulated`` and ``tfserving``: TF Serving pods and the emulated model server, in-process.
 - ``spec_strategies``: Hypothesis strategies for ModelDeployment specs.
 - ``kwok``, ``kstatus``, ``argocd``: KWOK pod stages, the kstatus judge, Argo CD's health check.
-- ``install`` and ``buildah``: installing with Helm or kustomize, building the image.
+- ``install``, ``rbac``, ``gitops`` and ``buildah``: installing with Helm or kustomize, what the installed
+  operator may do, what a GitOps sync sees, building the image.
 - ``child_schemas``: regenerates operator/modeldeploy/data/child_schemas.json
   (``python -m tests.support.child_schemas``).
 """
