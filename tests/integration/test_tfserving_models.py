@@ -1,10 +1,6 @@
-"""Contract tests of the emulated tensorflow_model_server: one per behaviour taken from TF Serving's source:
-the models: config validation, version policies, loading, availability and labels.
-
-Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behaviour it pins down. The
-servers run in-process but bind real ports and answer HTTP on loopback, which is why these are not unit tests.
-The other parts: tests/integration/test_tfserving_startup.py and test_tfserving_rest.py.
-"""
+"""How the emulated tensorflow_model_server handles models: config validation and labels, version policies,
+loading and retries, availability (server_core.cc, file_system_storage_path_source.cc, loader_harness.cc,
+availability_preserving_policy.cc, ...; each test names its file)."""
 
 from __future__ import annotations
 

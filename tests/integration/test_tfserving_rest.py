@@ -1,10 +1,5 @@
-"""Contract tests of the emulated tensorflow_model_server: one per behaviour taken from TF Serving's source:
-the REST API and the Prometheus endpoint.
-
-Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behaviour it pins down. The
-servers run in-process but bind real ports and answer HTTP on loopback, which is why these are not unit tests.
-The other parts: tests/integration/test_tfserving_startup.py and test_tfserving_models.py.
-"""
+"""The emulated tensorflow_model_server's REST API and Prometheus endpoint as TF Serving 2.19.0 serves them
+(http_rest_api_handler.cc, get_model_status_impl.cc, http_server.cc, prometheus_exporter.cc)."""
 
 from __future__ import annotations
 
@@ -12,16 +7,7 @@ import json
 
 import pytest
 
-from tests.support.tfserving import (
-    BASE,
-    CONFIG,
-    MONITORING,
-    Emulator,
-    argv,
-    get_json,
-    models_config,
-    request,
-)
+from tests.support.tfserving import BASE, CONFIG, MONITORING, Emulator, argv, get_json, models_config, request
 
 # ---- http_rest_api_handler.cc, get_model_status_impl.cc, json_tensor.cc, evhttp_server.cc ---------
 

@@ -1,9 +1,8 @@
-"""Contract tests of the emulated tensorflow_model_server: one per behaviour taken from TF Serving's source:
-the command line and starting up (main.cc, command_line_flags.cc, server.cc).
+"""The emulated tensorflow_model_server's command line and start-up, one contract test per behaviour of
+TF Serving 2.19.0 (each names its upstream file: main.cc, command_line_flags.cc, server.cc).
 
-Each test names the upstream file (tensorflow/serving, tag 2.19.0) whose behaviour it pins down. The
-servers run in-process but bind real ports and answer HTTP on loopback, which is why these are not unit tests.
-The other parts: tests/integration/test_tfserving_models.py and test_tfserving_rest.py.
+The servers run in-process but bind real ports on loopback (tests/integration/conftest.py's ``emu``); the
+models and the REST API: test_tfserving_models.py, test_tfserving_rest.py.
 """
 
 from __future__ import annotations
