@@ -4,7 +4,7 @@
 - ``kubectl`` (``Kube``: kubectl returning JSON) and ``kubeapi`` (``RawApi``: direct HTTP calls): API calls.
 - ``clusters``: seeded model stores, operator configuration, namespaces, clusters of a module's own.
 - ``waits``: polling with a deadline, the only way tests wait.
-- ``manifests``: the ModelDeployment manifest.
+- ``manifests``: the ModelDeployment manifest; ``crd_schema``: its CRD's schema by path, and its CEL rules.
 - ``conditions``: status conditions by type.
 - ``metrics``: the operator's and the API server's Prometheus counters.
 - ``settle``: a model settles, then the operator writes nothing more.
