@@ -37,7 +37,6 @@ from tests.support.install import (
     children_of,
     configmap_file,
     installed_from_deployment,
-    kubectl_json,
     operator_deployment,
     rollout_status,
     sample_models,
@@ -129,7 +128,7 @@ def test_install_runs_the_samples_with_the_charts_identity(release: Release) -> 
         children = children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
         assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
     # The operator really ran as the ServiceAccount, and nothing it tried was forbidden.
-    whoami = kubectl_json(cluster, "auth", "whoami", kubeconfig=release.installed.kubeconfig(cluster))
+    whoami = Kube(cluster).json("auth", "whoami", kubeconfig=release.installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:{RELEASE}"
     assert_nothing_forbidden(release.log_text())
 
@@ -284,7 +283,7 @@ def test_argocd_cm_patch_command_from_the_docs(release: Release) -> None:
         *("-n", "argocd", "patch", "configmap", "argocd-cm", "--type", "merge"),
         *("--patch-file", str(ROOT / "argocd" / "argocd-cm-patch.yaml")),
     )
-    data = kubectl_json(cluster, "-n", "argocd", "get", "configmap", "argocd-cm")["data"]
+    data = Kube(cluster).json("-n", "argocd", "get", "configmap", "argocd-cm")["data"]
     health = (ROOT / "argocd" / "health.lua").read_text()
     assert data == {"url": "https://argocd.example", HEALTH_KEY: health}
 

@@ -24,13 +24,13 @@ from tests.support.install import (
     assert_nothing_forbidden,
     children_of,
     installed_from_deployment,
-    kubectl_json,
     operator_deployment,
     rollout_status,
     sample_models,
     wait_until_samples_ready,
     wait_until_samples_run,
 )
+from tests.support.kubectl import Kube
 from tests.support.paths import MANIFESTS, MD_CRD, ROOT, SAMPLES
 from tests.support.rbac import assert_least_privilege
 
@@ -73,7 +73,7 @@ def test_apply_k_runs_the_samples_with_the_bases_identity(install: Install) -> N
     for _, sample in sample_models():
         children = children_of(cluster, SAMPLES_NS, sample["metadata"]["name"])
         assert set(children) == {"Deployment", "Service", "ConfigMap", "NetworkPolicy"}, children
-    whoami = kubectl_json(cluster, "auth", "whoami", kubeconfig=installed.kubeconfig(cluster))
+    whoami = Kube(cluster).json("auth", "whoami", kubeconfig=installed.kubeconfig(cluster))
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{NAMESPACE}:modeldeploy"
     assert_nothing_forbidden(Path(install.operator.component.log_path).read_text())
 

@@ -8,7 +8,6 @@ RBAC and configuration are enough).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -36,10 +35,6 @@ def with_cluster_settings(cluster: LocalCluster, installed: str) -> str:
     for key, value in cluster.operator_config().items():
         settings[key] = {**(settings.get(key) or {}), **value}
     return str(yaml.safe_dump(settings))
-
-
-def kubectl_json(cluster: LocalCluster, *args: str, kubeconfig: Path | None = None) -> Any:
-    return json.loads(cluster.kubectl(*args, "-o", "json", kubeconfig=kubeconfig).stdout)
 
 
 # --- Helm -------------------------------------------------------------------------------------------
@@ -79,7 +74,7 @@ class Helm:
 
 def configmap_file(cluster: LocalCluster, namespace: str, name: str, key: str = "config.yaml") -> str:
     """One file of a ConfigMap as the install created it in the cluster."""
-    configmap = kubectl_json(cluster, "get", "configmap", name, "-n", namespace)
+    configmap = Kube(cluster).json("get", "configmap", name, "-n", namespace)
     text: str = configmap["data"][key]
     return text
 
@@ -172,7 +167,7 @@ def sample_models() -> list[tuple[Path, dict[str, Any]]]:
 
 
 def model_phases(cluster: LocalCluster, namespace: str) -> dict[str, str]:
-    items = kubectl_json(cluster, "get", "md", "-A")["items"]  # docs/install.md's `kubectl get md -A`
+    items = Kube(cluster).json("get", "md", "-A")["items"]  # docs/install.md's `kubectl get md -A`
     return {
         i["metadata"]["name"]: (i.get("status") or {}).get("phase", "")
         for i in items
@@ -222,7 +217,7 @@ def children_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, l
     """Kind -> names of the objects a ModelDeployment owns (by ownerReference)."""
     found: dict[str, list[str]] = {}
     kinds = "deployments,services,configmaps,networkpolicies"
-    items = kubectl_json(cluster, "get", kinds, "-n", namespace)["items"]
+    items = Kube(cluster).json("get", kinds, "-n", namespace)["items"]
     for item in items:
         owners = item["metadata"].get("ownerReferences") or []
         if any(o["kind"] == "ModelDeployment" and o["name"] == name for o in owners):

@@ -4,6 +4,7 @@ cheap enough (tests/support/kubeapi.py sends them directly where it is not)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from modeldeploy.localcluster import LocalCluster
@@ -17,6 +18,10 @@ class Kube:
 
     def run(self, *args: str, input: str | None = None, check: bool = True) -> Any:
         return self.cluster.kubectl(*args, input=input, check=check)
+
+    def json(self, *args: str, kubeconfig: Path | None = None) -> Any:
+        """kubectl's ``-o json`` output of ``args``, parsed (as another identity with ``kubeconfig``)."""
+        return json.loads(self.cluster.kubectl(*args, "-o", "json", kubeconfig=kubeconfig).stdout)
 
     def get(
         self, kind: str, name: str, namespace: str | None = None, managed_fields: bool = False
