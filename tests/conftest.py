@@ -11,7 +11,7 @@ from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.clusters import make_namespace, seed_common_models, write_operator_config
 from tests.support.kubeapi import RawApi
 from tests.support.kubectl import Kube
-from tests.support.paths import CRDS, MD_CRD
+from tests.support.paths import CRDS
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +20,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local.start()
     seed_common_models(local.model_store_root)
     try:
-        local.kubectl("apply", "--server-side", "-f", str(CRDS))
-        local.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            f"crd/{MD_CRD}",
-        )
+        local.install_crds(CRDS)
         yield local
     finally:
         local.stop()
