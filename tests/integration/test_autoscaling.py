@@ -23,7 +23,7 @@ from tests.support.conditions import condition
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
 from tests.support.metrics import apiserver_requests
-from tests.support.waits import wait_condition, wait_for
+from tests.support.waits import wait_condition, wait_for, wait_ready
 
 CPU_REQUEST = "500m"
 MAX_REPLICAS = 3
@@ -206,4 +206,4 @@ def test_without_metrics_server_status_says_what_is_missing(
     assert c["status"] == "False"
     assert "FailedGetResourceMetric" in c["message"] and "metrics-server" in c["message"]
     # Serving is not affected: the model itself stays Ready at its minimum.
-    wait_for(lambda: kube.status("md", "unmeasured", namespace).get("phase") == "Ready", 60, what="Ready")
+    wait_ready(kube, "unmeasured", namespace, 60)
