@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from modeldeploy.api import HTTP_PORT
 from modeldeploy.spec_fields import SpecError, network_peer
 
 CONFIG_ENV = "MODELDEPLOY_CONFIG"
-DEFAULT_POD_ENDPOINT = "http://{podIP}:8501"
+DEFAULT_POD_ENDPOINT = f"http://{{podIP}}:{HTTP_PORT}"
 ENDPOINT_PLACEHOLDERS = ("podIP", "podName", "name", "namespace", "model")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

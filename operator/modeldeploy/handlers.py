@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from modeldeploy.api import GROUP, MD_PLURAL, VERSION
 from modeldeploy.config import OperatorConfig, RequestRateProvider
 from modeldeploy.controller import Controller
 from modeldeploy.informer import SCALED_OBJECTS, Informers, slim
@@ -24,9 +25,6 @@ from modeldeploy.kube import ApiError, KubeClient, credentials_from_kopf
 from modeldeploy.workqueue import Key
 
 log = logging.getLogger("modeldeploy.peering")
-
-GROUP = "serving.modeldeploy.io"
-VERSION = "v1alpha1"
 
 # Peering (active/standby replicas). A replica's heartbeat is valid for PEERING_LIFETIME seconds and Kopf
 # renews it every 1-5 s (lifetime minus 5-10 s, at least 1 s), so a killed active replica is declared dead,
@@ -233,7 +231,7 @@ def queue_depth(**_: Any) -> int:
     return len(_controller().queue) if Runtime.controller else 0
 
 
-@kopf.on.event(GROUP, VERSION, "modeldeployments")
+@kopf.on.event(GROUP, VERSION, MD_PLURAL)
 def model_changed(**kwargs: Any) -> None:
     key = (kwargs["namespace"], kwargs["name"])
     _controller().model_changed(key, None if kwargs["type"] == "DELETED" else slim(kwargs["body"]))

@@ -19,13 +19,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
-from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
+from modeldeploy.api import (
+    CHILD_KINDS,
+    MANAGED_SELECTOR,
+    MD_API_VERSION,
+    MD_KIND,
+    POD,
+    SCALED_OBJECT,
+    SELECTOR_LABEL,
+    ApiKind,
+    ChildKind,
+)
+from modeldeploy.desired.labels import TEMPLATE_IDENTITY_ANNOTATIONS
+from modeldeploy.kube import ApiError, KubeClient
 
 log = logging.getLogger("modeldeploy.informer")
 
-# Every child and pod carries this label (desired/labels.py child_labels); the RBAC grants list+watch.
-MANAGED_SELECTOR = "app.kubernetes.io/managed-by=modeldeploy"
 # Small pages, one LIST at a time (Informers.list_slots): at start-up every kind is listed at once and the
 # raw pages, not the slimmed cache, set the operator's peak memory. Extra requests cost little.
 PAGE_SIZE = 100
@@ -124,20 +133,19 @@ class Resource:
         return f"{prefix}/namespaces/{namespace}/{self.plural}" if namespace else f"{prefix}/{self.plural}"
 
 
-CHILDREN: tuple[Resource, ...] = (
-    Resource("v1", "configmaps", "ConfigMap"),
-    Resource("v1", "services", "Service"),
-    Resource("apps/v1", "deployments", "Deployment"),
-    Resource(
-        "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", owner_of=autoscaler_owner
-    ),
-    Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
-    Resource("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
-)
-PODS = Resource("v1", "pods", "Pod", slim_pod)
+def resource_of(kind: ApiKind) -> Resource:
+    """The informer's view of a registry kind (api.py): its path, how it is slimmed and filed."""
+    if kind == POD:
+        return Resource(kind.api_version, kind.plural, kind.kind, slim_pod)
+    owner_of = autoscaler_owner if isinstance(kind, ChildKind) and kind.cache_owner == "autoscaler" else None
+    return Resource(kind.api_version, kind.plural, kind.kind, owner_of=owner_of)
+
+
+CHILDREN: tuple[Resource, ...] = tuple(resource_of(k) for k in CHILD_KINDS if k.watch == "always")
+PODS = resource_of(POD)
 # Watched only when the operator renders ScaledObjects (request-rate provider keda): without KEDA's CRD
 # the watch would fail for ever.
-SCALED_OBJECTS = Resource("keda.sh/v1alpha1", "scaledobjects", "ScaledObject")
+SCALED_OBJECTS = resource_of(SCALED_OBJECT)
 
 
 def controller_ref(obj: Obj) -> Mapping[str, Any] | None:
@@ -172,7 +180,7 @@ def pod_owner(obj: Obj) -> Key | None:
     """
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
-    namespace, owner = meta.get("namespace"), labels.get(MODEL_DEPLOYMENT_LABEL)
+    namespace, owner = meta.get("namespace"), labels.get(SELECTOR_LABEL)
     if not namespace or not owner:
         return None
     replica_set = f"{owner}-{labels.get('pod-template-hash', '')}"

@@ -16,6 +16,15 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from modeldeploy import reasons
+from modeldeploy.api import (
+    CHILD_KINDS,
+    CONFIGMAP,
+    DEPLOYMENT,
+    HORIZONTAL_POD_AUTOSCALER,
+    MD_API_VERSION,
+    MD_KIND,
+    SCALED_OBJECT,
+)
 from modeldeploy.config import OperatorConfig
 from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
@@ -23,7 +32,7 @@ from modeldeploy.desired import build_children
 from modeldeploy.desired.autoscaler import uses_keda
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.informer import controller_ref
-from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
+from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.modelstate import ModelState, VersionSummary, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.status import Observed, compute_status, status_changed
@@ -32,12 +41,7 @@ ChildKey = tuple[str, str]  # (apiVersion, kind)
 MAX_ERROR_CHARS = 4096  # the CRD's maxLength for status.model.versions[].error
 
 # Children that exist only for some specs; when the spec stops wanting one, it is deleted.
-OPTIONAL_KINDS: tuple[ChildKey, ...] = (
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("keda.sh/v1alpha1", "ScaledObject"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),  # when the operator configuration turns it off
-)
+OPTIONAL_KINDS: tuple[ChildKey, ...] = tuple(kind.key for kind in CHILD_KINDS if kind.optional)
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def desired_for(
     except SpecError as error:
         return None, [], error
     if spec.model.version_labels and model_state is not None:
-        applied = applied_labels((children or Children()).objects.get(("v1", "ConfigMap")))
+        applied = applied_labels((children or Children()).objects.get(CONFIGMAP.key))
         labels = labels_to_apply(spec, applied, model_state)
         if labels != spec.model.version_labels:
             spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, version_labels=labels))
@@ -266,7 +270,7 @@ async def reconcile(
             if outcome.result == "unchanged":
                 outcome.result = "applied" if outcome.changed else "unchanged"
 
-    deployment = children.objects.get(("apps/v1", "Deployment"))
+    deployment = children.objects.get(DEPLOYMENT.key)
     ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
     observed = Observed(
         deployment=deployment,
@@ -285,8 +289,8 @@ async def reconcile(
         keda=spec is not None and uses_keda(spec, config),
         autoscaler=children.keda_autoscaler
         if spec is not None and uses_keda(spec, config)
-        else children.objects.get(("autoscaling/v2", "HorizontalPodAutoscaler")),
-        scaled_object=children.objects.get(("keda.sh/v1alpha1", "ScaledObject")),
+        else children.objects.get(HORIZONTAL_POD_AUTOSCALER.key),
+        scaled_object=children.objects.get(SCALED_OBJECT.key),
         **model_observations(md, spec, model_state, desired),
     )
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))

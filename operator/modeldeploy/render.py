@@ -14,12 +14,10 @@ from typing import IO, Any
 
 import yaml
 
+from modeldeploy.api import MD_API_VERSION, MD_KIND
 from modeldeploy.config import ConfigError, OperatorConfig, load_config
 from modeldeploy.desired import build_children
 from modeldeploy.spec import SpecError, parse_spec
-
-MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
-MD_KIND = "ModelDeployment"
 
 
 class RenderError(Exception):

@@ -27,14 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy import reasons
+from modeldeploy.api import GRPC_PORT, HTTP_PORT, SELECTOR_LABEL
 from modeldeploy.autoscaling_status import scaling_state
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL, TEMPLATE_IDENTITY_ANNOTATIONS
+from modeldeploy.desired.labels import TEMPLATE_IDENTITY_ANNOTATIONS
 from modeldeploy.messages import CONDITION_MESSAGE_MAX, bounded
 from modeldeploy.reasons import ConditionType, Phase
-
-SELECTOR_LABEL = MODEL_DEPLOYMENT_LABEL  # the builders' selector label, so status.selector matches it
-GRPC_PORT = 8500
-HTTP_PORT = 8501
 
 # The status keys compute_status writes; anything else under status (e.g. Kopf's own bookkeeping) is not ours.
 OWNED_KEYS = frozenset(

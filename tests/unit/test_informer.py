@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from modeldeploy.api import MD_API_VERSION
 from modeldeploy.controller import Caches
 from modeldeploy.informer import (
     CHILDREN,
@@ -23,7 +24,7 @@ from modeldeploy.informer import (
     slim,
     slim_pod,
 )
-from modeldeploy.kube import MD_API_VERSION, KubeClient
+from modeldeploy.kube import KubeClient
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 

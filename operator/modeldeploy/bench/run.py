@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modeldeploy import metrics
+from modeldeploy.api import MD_API_VERSION, MD_KIND
 from modeldeploy.bench import apiserver, edits, procstat, report
 from modeldeploy.bench.apiserver import Requests
 from modeldeploy.config import OperatorConfig, load_config
 from modeldeploy.desired import build_children
-from modeldeploy.kube import MD_API_VERSION, MD_KIND, RESOURCES, Credentials, KubeClient, object_path
+from modeldeploy.kube import RESOURCES, Credentials, KubeClient, object_path
 from modeldeploy.localcluster import LocalCluster, NodeSpec
 from modeldeploy.localcluster.binaries import project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess

@@ -7,6 +7,7 @@ import hashlib
 import json
 from typing import Any
 
+from modeldeploy.api import GRPC_PORT, HTTP_PORT
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired import storage
 from modeldeploy.desired.configmap import (
@@ -21,8 +22,6 @@ from modeldeploy.desired.labels import RESTART_HASH_ANNOTATION, child_labels, ob
 from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
 
-GRPC_PORT = 8500
-HTTP_PORT = 8501
 CONTAINER_NAME = "tfserving"
 CONFIG_VOLUME = "config"
 # Large models can take many minutes to load; the ports open only once loading is done.

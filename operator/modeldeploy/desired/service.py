@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import GRPC_PORT, HTTP_PORT
 from modeldeploy.config import OperatorConfig
-from modeldeploy.desired.deployment import GRPC_PORT, HTTP_PORT
 from modeldeploy.desired.labels import object_meta, selector_labels
 from modeldeploy.spec import ModelDeploymentSpec
 

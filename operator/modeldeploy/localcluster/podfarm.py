@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modeldeploy.api import SELECTOR_LABEL
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
 from modeldeploy.informer import Informer, Key, Resource, Store, slim
 from modeldeploy.kube import ApiError, Credentials, KubeClient
 from modeldeploy.localcluster import stages
@@ -232,7 +232,7 @@ def labelled_owner(obj: Mapping[str, Any]) -> Key | None:
     """Every pod with the ModelDeployment label runs TF Serving here, a copied Deployment's pods too
     (a kubelet runs whatever is scheduled); grouped by that label."""
     meta = obj.get("metadata") or {}
-    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT_LABEL)
+    owner = (meta.get("labels") or {}).get(SELECTOR_LABEL)
     return (str(meta.get("namespace")), str(owner)) if meta.get("namespace") and owner else None
 
 
