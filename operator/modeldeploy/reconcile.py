@@ -35,7 +35,8 @@ from modeldeploy.informer import controller_ref
 from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.modelstate import ModelState, VersionSummary, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
-from modeldeploy.status import Observed, compute_status, status_changed
+from modeldeploy.status import Observed, compute_status
+from modeldeploy.statuspatch import status_changed
 
 ChildKey = tuple[str, str]  # (apiVersion, kind)
 MAX_ERROR_CHARS = 4096  # the CRD's maxLength for status.model.versions[].error
