@@ -16,7 +16,8 @@ from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
-from modeldeploy.reconcile import ChildKey, Children, reconcile
+from modeldeploy.plan import ChildKey, Children
+from modeldeploy.reconcile import reconcile
 from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
