@@ -1,3 +1,4 @@
+# Over 300 lines: the one typed configuration object and its loader, section by section (STYLE.md).
 """Operator configuration: one typed object, loaded once at start-up.
 
 The chart mounts the YAML at /etc/modeldeploy/config.yaml; the path comes from --config or

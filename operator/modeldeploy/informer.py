@@ -1,3 +1,4 @@
+# Over 300 lines: the cache Store and the LIST+WATCH loop; split once issue 16's loop changes land.
 """Our own informers for the children and pods: LIST, then WATCH from the list's resourceVersion.
 
 Kopf runs a worker per watched object and, while it fills an index at start-up, wakes every waiting

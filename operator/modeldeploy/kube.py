@@ -1,3 +1,4 @@
+# Over 300 lines: the only API client (STYLE.md): its session, its error type and one method per verb.
 """The only module that talks to the Kubernetes API: server-side apply, deletes, status and events.
 
 One pooled aiohttp session with the credentials Kopf logged in with, so that the operator has one way to

@@ -1,3 +1,4 @@
+# Over 300 lines: the benchmark's phases in run order; pure parts: report, apiserver, edits.
 """`modeldeploy bench`: the operator against a direct client, on fresh local clusters it starts itself.
 
 Per N (``--count``, or each of ``--counts``), on two fresh clusters of the same size, so that neither

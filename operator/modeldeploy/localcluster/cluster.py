@@ -1,3 +1,4 @@
+# Over 300 lines: one control plane's start-up in dependency order; parts in pki/process/nodes.
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager, scheduler, KWOK."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Over 300 lines: the pod farm's watch loop and per-pod server lifecycle (view: podview.py).
 """The pod farm: one emulated tensorflow_model_server per running ModelDeployment pod, in one process.
 
 It plays the kubelet's container runtime for the local cluster: it lists and watches the pods and
