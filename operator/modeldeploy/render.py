@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import yaml
 
-from modeldeploy.api import MD_API_VERSION, MD_KIND
+from modeldeploy.api import DEPLOYMENT, MD_API_VERSION, MD_KIND
 from modeldeploy.config import ConfigError, OperatorConfig, load_config
 from modeldeploy.plan import plan_for
 
@@ -90,7 +90,7 @@ def render_documents(text: str, config: OperatorConfig) -> str:
         if doc is None:  # empty documents, e.g. after a trailing '---'
             continue
         children = _children_of(index, doc, config)
-        deployment = children[1]["metadata"]
+        deployment = next(c for c in children if c["kind"] == DEPLOYMENT.kind)["metadata"]
         key = (deployment["namespace"], deployment["name"])
         if key in seen:
             raise RenderError(f"{_describe(index, doc)}: same namespace and name as document {seen[key]}")

@@ -9,11 +9,12 @@ from typing import Any, cast
 
 import pytest
 
-from modeldeploy.api import MD_API_VERSION
+from modeldeploy.api import CHILD_KINDS, MD_API_VERSION
 from modeldeploy.controller import Caches
 from modeldeploy.informer import (
     CHILDREN,
     PODS,
+    SCALED_OBJECTS,
     Gone,
     Informer,
     Informers,
@@ -125,14 +126,9 @@ def test_paths_are_cluster_wide_or_namespaced() -> None:
     assert PODS.path("team") == "/api/v1/namespaces/team/pods"
     assert DEPLOYMENTS.path(None) == "/apis/apps/v1/deployments"
     assert DEPLOYMENTS.path("team") == "/apis/apps/v1/namespaces/team/deployments"
-    assert {r.plural for r in CHILDREN} == {
-        "configmaps",
-        "services",
-        "deployments",
-        "horizontalpodautoscalers",
-        "poddisruptionbudgets",
-        "networkpolicies",
-    }
+    # Every child kind of the registry is watched, but ScaledObjects only with KEDA (handlers.startup).
+    assert {r.plural for r in CHILDREN} == {k.plural for k in CHILD_KINDS} - {"scaledobjects"}
+    assert SCALED_OBJECTS.path("team") == "/apis/keda.sh/v1alpha1/namespaces/team/scaledobjects"
 
 
 class FakeClient:
@@ -256,7 +252,8 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         release.set()
         await asyncio.wait_for(informers.synced.wait(), 5)
         lists = {path for verb, path, _ in client.calls if verb == "list"}
-        assert len(lists) == 14 and "/api/v1/namespaces/b/pods" in lists  # 7 kinds x 2 namespaces
+        # Every watched child kind and the pods, in each of the 2 namespaces.
+        assert len(lists) == 2 * (len(CHILDREN) + 1) and "/api/v1/namespaces/b/pods" in lists
         caches = Caches(children=informers.children, pods=informers.pods)
         assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "m1"
         assert sorted(changed) == [("a", "m1"), ("b", "m1")]
