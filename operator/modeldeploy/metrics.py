@@ -49,7 +49,7 @@ def count_phases(models: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """ModelDeployments by status.phase; one without a status yet counts as Pending."""
     counts = dict.fromkeys(Phase.ALL, 0)
     for md in models:
-        phase = (md.get("status") or {}).get("phase") or "Pending"
+        phase = (md.get("status") or {}).get("phase") or Phase.PENDING
         counts[phase] = counts.get(phase, 0) + 1
     return counts
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import DEPLOYMENT, SCALED_OBJECT
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.autoscaler import scale_down_behavior, uses_keda
 from modeldeploy.desired.labels import object_meta
 from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec import ModelDeploymentSpec
 
-KEDA_API_VERSION = "keda.sh/v1alpha1"
 # How often KEDA asks Prometheus while at zero replicas (it is the wake-up latency floor), and how long
 # the rate must stay at zero before the last replica goes: KEDA's own defaults (30 s and 300 s).
 POLLING_INTERVAL_SECONDS = 30
@@ -57,7 +57,7 @@ def build_scaled_object(md: ModelDeploymentSpec, config: OperatorConfig) -> dict
             {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(a.target_cpu_utilization)}}
         )
     spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": md.name},
+        "scaleTargetRef": {"apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind, "name": md.name},
         "minReplicaCount": a.min_replicas,
         "maxReplicaCount": a.max_replicas,
         "pollingInterval": POLLING_INTERVAL_SECONDS,
@@ -72,8 +72,8 @@ def build_scaled_object(md: ModelDeploymentSpec, config: OperatorConfig) -> dict
     if behavior is not None:
         spec["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": behavior}}
     return {
-        "apiVersion": KEDA_API_VERSION,
-        "kind": "ScaledObject",
+        "apiVersion": SCALED_OBJECT.api_version,
+        "kind": SCALED_OBJECT.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": spec,
     }
