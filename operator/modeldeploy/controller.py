@@ -12,12 +12,12 @@ from typing import Any
 from modeldeploy import metrics
 from modeldeploy.api import HORIZONTAL_POD_AUTOSCALER
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
 from modeldeploy.plan import ChildKey, Children
 from modeldeploy.reconcile import reconcile
+from modeldeploy.store import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")

@@ -25,10 +25,10 @@ from modeldeploy.api import CHILD_KINDS
 from modeldeploy.config import OperatorConfig
 from modeldeploy.drift import foreign_lists, holds_object, replacement_patch
 from modeldeploy.fieldpaths import spec_field, typed_path_error
-from modeldeploy.informer import controller_ref
 from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.schemas import schema_of
 from modeldeploy.spec import ModelDeploymentSpec, SpecError
+from modeldeploy.store import controller_ref
 
 Obj = Mapping[str, Any]
 

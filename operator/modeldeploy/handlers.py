@@ -15,9 +15,10 @@ import kopf
 from modeldeploy.api import GROUP, MD_PLURAL, VERSION
 from modeldeploy.config import OperatorConfig, RequestRateProvider
 from modeldeploy.controller import Controller
-from modeldeploy.informer import SCALED_OBJECTS, Informers, slim
+from modeldeploy.informer import SCALED_OBJECTS, Informers
 from modeldeploy.kube import KubeClient, credentials_from_kopf
 from modeldeploy.peering import PEERING_LIFETIME, PeeredController, PeeringGate, peering_path
+from modeldeploy.store import slim
 
 # Kopf's LIST page size for ModelDeployments, and how long its per-object worker waits for more events.
 KOPF_LIST_PAGE = 500

@@ -11,21 +11,9 @@ import pytest
 
 from modeldeploy.api import CHILD_KINDS, MD_API_VERSION
 from modeldeploy.controller import Caches
-from modeldeploy.informer import (
-    CHILDREN,
-    PODS,
-    SCALED_OBJECTS,
-    Gone,
-    Informer,
-    Informers,
-    Resource,
-    Store,
-    compact,
-    pod_owner,
-    slim,
-    slim_pod,
-)
+from modeldeploy.informer import CHILDREN, PODS, SCALED_OBJECTS, Gone, Informer, Informers, Resource
 from modeldeploy.kube import KubeClient
+from modeldeploy.store import Store, compact, pod_owner, slim, slim_pod
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 

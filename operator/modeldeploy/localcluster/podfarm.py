@@ -31,13 +31,14 @@ from typing import Any
 
 from modeldeploy.api import SELECTOR_LABEL
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.informer import Informer, Key, Resource, Store, slim
+from modeldeploy.informer import Informer, Resource
 from modeldeploy.kube import ApiError, Credentials, KubeClient
 from modeldeploy.localcluster import stages
 from modeldeploy.localcluster.podview import PodView, pod_view
 from modeldeploy.localcluster.tfserving.server import EmulatedModelServer, ServerExit
 from modeldeploy.localcluster.tfserving.store import ModelStore, VersionSpec
 from modeldeploy.modelstate import translate_address
+from modeldeploy.store import Key, Store, slim
 
 log = logging.getLogger("modeldeploy.podfarm")
 
