@@ -3,6 +3,9 @@
 Pure: no API calls and no clock reads (``now`` is an argument), so the same inputs always give the same
 status. Conditions keep their ``lastTransitionTime`` while their status is unchanged, which makes a
 recomputation with nothing new equal to the stored status: the operator then skips the patch.
+This module assembles the status; the parts are conditions.py (the conditions and the phase),
+modelloaded.py, autoscaling_status.py, poddiagnosis.py (why pods are not ready), rollout.py, and
+statuspatch.py (whether a new status is worth a write).
 
 Who says what (docs: README.md "Status"):
 - Ready: the latest generation is in effect: the spec is valid and applied, every wanted replica is ready
