@@ -55,11 +55,21 @@ class FakeKube:
     ) -> dict[str, Any] | None:
         return self.objects.get((api_version, kind, namespace, name))
 
-    async def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    async def apply(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, create_only: bool = False
+    ) -> dict[str, Any]:
         if self.fail_with is not None:
             error, self.fail_with = self.fail_with, None
             raise error
         live = self.objects.get(self.key(obj))
+        if create_only and live is not None:
+            # A resourceVersion precondition no object meets: the API server's optimistic-lock refusal
+            # (apiserver registry/generic/registry/store.go, OptimisticLockErrorMsg).
+            message = (
+                f'Operation cannot be fulfilled on {obj["kind"].lower()}s "{obj["metadata"]["name"]}": the '
+                "object has been modified; please apply your changes to the latest version and try again"
+            )
+            raise ApiError(409, "apply", "/fake", json.dumps({"message": message}))
         wanted_uid = obj["metadata"].get("uid")
         if live is not None and wanted_uid is not None and wanted_uid != live["metadata"]["uid"]:
             raise ApiError(409, "apply", "/fake", json.dumps({"message": "Precondition failed: UID"}))
