@@ -76,17 +76,15 @@ async def reconcile(
     observed = status_input(planned, children, applied, config)
     status = compute_status(md, observed, now or datetime.datetime.now(datetime.UTC))
     outcome.phase = status.get("phase")
-    old_status = md.get("status") or {}
     if applied.result == "applied":
         # What was just applied is not in the cache yet, so this status would describe the children as
         # they were. Their watch events trigger the next reconcile, which writes status from what is
         # live; the caller also schedules a follow-up in case no event comes.
         outcome.status_deferred = True
-    elif status_changed(old_status, status):
-        meta = md["metadata"]
-        outcome.written = await client.apply_status(meta["namespace"], meta["name"], status)
-        outcome.status_written = True
-    await send_events(md, client, applied, old_status, status)
+    else:
+        outcome.written = await write_status(md, status, client)
+        outcome.status_written = outcome.written is not None
+    await send_events(md, client, applied, md.get("status") or {}, status)
     return outcome
 
 
@@ -157,6 +155,16 @@ def status_input(planned: Plan, children: Children, applied: Applied, config: Op
         model_status_error=planned.model.error,
         expected_versions=planned.model.expected_versions,
     )
+
+
+async def write_status(
+    md: Mapping[str, Any], status: Mapping[str, Any], client: KubeClient
+) -> dict[str, Any] | None:
+    """Apply ``status`` when it changes something a user sees; the ModelDeployment as written, or None."""
+    if not status_changed(md.get("status") or {}, status):
+        return None
+    meta = md["metadata"]
+    return await client.apply_status(meta["namespace"], meta["name"], status)
 
 
 async def send_events(
