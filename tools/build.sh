@@ -149,12 +149,15 @@ for tool in "$@"; do
       build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
         github.com/kedacore/keda/v2/cmd/operator=keda-operator \
         github.com/kedacore/keda/v2/cmd/adapter=keda-adapter
-      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' 'eventing.keda.sh_*.yaml' ;;
     # Only KEDA's CRDs (what ScaledObjects are validated against), without building KEDA.
-    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
-    # promtool alone (the alert-rule and dashboard tests need only it), or the Prometheus server too.
-    promtool) build prometheus promtool "" github.com/prometheus/prometheus/cmd/promtool=promtool ;;
-    prometheus) build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
+    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' 'eventing.keda.sh_*.yaml' ;;
+    # The Prometheus server and promtool come from one module and share nearly all packages: one go
+    # build compiles them once (built apart, promtool's cold build alone took most of the time of both).
+    # Asking for either builds both; the second name in one run is then a cached no-op.
+    promtool|prometheus)
+      build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus \
+        github.com/prometheus/prometheus/cmd/promtool=promtool ;;
     *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda keda-crds promtool prometheus)" >&2; exit 2 ;;
   esac
 done
