@@ -24,6 +24,7 @@ from modeldeploy.desired.autoscaler import uses_keda
 from modeldeploy.desired.configmap import MODELS_CONFIG
 from modeldeploy.informer import controller_ref
 from modeldeploy.kube import MD_API_VERSION, MD_KIND, ApiError, KubeClient
+from modeldeploy.missing_api import missing_api_message
 from modeldeploy.modelstate import ModelState, VersionSummary, wanted_labels
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.status import Observed, compute_status, status_changed
@@ -259,7 +260,7 @@ async def reconcile(
                 # Its namespace is going away and takes the ModelDeployment with it: nothing to restore.
                 outcome.result = "terminating"
                 return outcome
-            apply_error = str(error)
+            apply_error = missing_api_message(error.status, error.path, error.reason) or str(error)
             outcome.result = "error"
             outcome.error = apply_error
         else:
