@@ -108,6 +108,35 @@ def tfserving_rate_per_replica(kube: Kube, ns: str, name: str) -> float:
     return 0.0
 
 
+def test_scaled_object_is_owned_and_accepted_by_kedas_schema(kube: Kube, ns: str) -> None:
+    autoscaling = {"minReplicas": 0, "maxReplicas": 4, "requestsPerSecond": "2.5"}
+    kube.apply(model_deployment("owned", ns, autoscaling=autoscaling, resources=RESOURCES))
+    # Created at all means KEDA's CRD schema accepted it (the API server validates against it).
+    so = wait_for(lambda: kube.get("scaledobject", "owned", ns), 60, what="ScaledObject owned")
+    md = kube.get("md", "owned", ns) or {}
+    (owner,) = so["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "ModelDeployment",
+        md["metadata"]["uid"],
+        True,
+    )
+    spec = so["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"], spec["scaleTargetRef"]["name"]) == (
+        0,
+        4,
+        "owned",
+    )
+    own, front = spec["triggers"]
+    assert own["metadata"]["threshold"] == front["metadata"]["threshold"] == "2.5"
+    assert own["metadata"]["serverAddress"] == kube.cluster.prometheus_address
+    assert (
+        f'namespace="{ns}"' in own["metadata"]["query"] and f'namespace="{ns}"' in front["metadata"]["query"]
+    )
+    assert kube.get("hpa", "owned", ns) is None
+    # KEDA reconciles it into its own HPA.
+    wait_for(lambda: kube.get("hpa", "keda-hpa-owned", ns), 60, what="KEDA's HPA")
+
+
 def test_prometheus_scrapes_the_emulated_pods_and_sees_requests(
     kube: Kube, traffic: ClientTraffic, ns: str
 ) -> None:
