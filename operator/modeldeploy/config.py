@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -194,7 +195,8 @@ def _str(value: object, key: str) -> str:
 
 def _number(value: object, key: str, *, integer: bool = False) -> float:
     ok = isinstance(value, int) or (isinstance(value, float) and not integer)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not ok or value < 0:
+    # YAML's .inf and .nan are floats too; no setting means anything with them.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not ok or not 0 <= value < math.inf:
         kind = "integer" if integer else "number"
         raise ConfigError(f"{key}: must be a non-negative {kind}")
     return value

@@ -224,6 +224,8 @@ def test_keda_activation_query_adds_a_trigger_that_wakes_from_zero() -> None:
         ("pollingIntervalSeconds", 0),
         ("pollingIntervalSeconds", 1.5),
         ("idleRequestsPerSecond", -1),
+        ("idleRequestsPerSecond", float("inf")),
+        ("idleRequestsPerSecond", float("nan")),
         ("activationQuery", ""),
         ("activationQuery", "sum(x{pod={pod}})"),
     ],
