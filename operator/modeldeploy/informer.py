@@ -112,6 +112,11 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the API server may be away or restarting: keep trying
+                if isinstance(error, ApiError) and error.status == 404 and self.resource_version is None:
+                    # The API server does not serve this kind (an optional CRD such as KEDA's is not
+                    # installed): none of these objects exist, so the empty cache is complete and must not
+                    # hold up every reconcile. Keep asking, in case the CRD is installed later.
+                    self.synced.set()
                 log.warning(
                     "watch failed, retrying",
                     extra={"resource": self.resource.plural, "error": str(error), "retry_in": delay},

@@ -31,6 +31,7 @@ RESOURCES: dict[tuple[str, str], str] = {kind.key: kind.plural for kind in API_K
 class ApiError(RuntimeError):
     def __init__(self, status: int, verb: str, path: str, body: str) -> None:
         self.status = status
+        self.path = path
         self.reason = _reason_of(body)
         # Field-level causes of a 422 Invalid: [{"field": "spec.template...", "message": ..., "reason": ...}].
         self.causes = _causes_of(body)

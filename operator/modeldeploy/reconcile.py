@@ -22,6 +22,7 @@ from modeldeploy.config import OperatorConfig
 from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
 from modeldeploy.kube import ApiError, KubeClient
+from modeldeploy.missing_api import missing_api_message
 from modeldeploy.modelstate import ModelState
 from modeldeploy.plan import Children, Plan, plan_for
 from modeldeploy.spec import SpecError
@@ -120,7 +121,7 @@ async def apply_plan(
         if error.namespace_terminating:
             out.result = "terminating"
             return out
-        out.apply_error = str(error)
+        out.apply_error = missing_api_message(error.status, error.path, error.reason) or str(error)
         out.result = "error"
     else:
         if out.result == "unchanged":

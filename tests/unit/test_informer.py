@@ -12,7 +12,7 @@ import pytest
 from modeldeploy.api import CHILD_KINDS, MD_API_VERSION
 from modeldeploy.controller import Caches
 from modeldeploy.informer import CHILDREN, PODS, SCALED_OBJECTS, Gone, Informer, Informers, Resource
-from modeldeploy.kube import KubeClient
+from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.store import Store, compact, pod_owner, slim, slim_pod
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
@@ -211,6 +211,32 @@ def test_run_relists_after_410_gone_and_watches_from_the_new_version() -> None:
         and inf.store.get(("team", "m1"))[0]["metadata"]["resourceVersion"] == "12"
     )
     assert changed.count(("team", "m2")) == 2 and ("team", "m3") in changed
+
+
+def test_a_kind_the_server_does_not_serve_counts_as_synced_and_empty() -> None:
+    """KEDA's CRD missing while the operator is configured for KEDA: every other model must still be
+    reconciled, so the ScaledObject cache is complete (there are none) and the informer keeps asking."""
+
+    class NotServed(FakeClient):
+        async def request(
+            self, verb: str, method: str, path: str, resource: str, *, params: Mapping[str, str]
+        ) -> dict[str, Any]:
+            self.calls.append((verb, path, dict(params)))
+            if len([c for c in self.calls if c[0] == "list"]) >= 2:
+                self.blocked.set()
+            raise ApiError(404, verb, path, "404 page not found")
+
+    async def go() -> None:
+        client = NotServed([], [])
+        inf = Informer(cast(KubeClient, client), SCALED_OBJECTS, Store(), lambda key: None)
+        task = asyncio.create_task(inf.run())
+        await asyncio.wait_for(inf.synced.wait(), 5)
+        assert inf.store.get(("team", "m1")) == []
+        await asyncio.wait_for(client.blocked.wait(), 10)  # it lists again after its back-off
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
 
 
 def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -> None:
