@@ -22,13 +22,12 @@ from tests.support.clusters import make_namespace, own_cluster
 from tests.support.conditions import condition
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
-from tests.support.metrics import apiserver_requests
+from tests.support.metrics import deployment_applies
 from tests.support.waits import wait_condition, wait_for, wait_ready
 
 CPU_REQUEST = "500m"
 MAX_REPLICAS = 3
 # Deployments written by server-side apply (the operator's only way of writing them).
-DEPLOYMENT_APPLIES = ("APPLY", "deployments", "")
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +68,6 @@ def printed_row(kube: Kube, ns: str, name: str) -> dict[str, str]:
     starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 1] == " ")]
     bounds = [*starts[1:], len(line) + 1]
     return {header[a:b].strip(): line[a:b].strip() for a, b in zip(starts, bounds, strict=True)}
-
-
-def deployment_applies(kube: Kube) -> int:
-    return apiserver_requests(kube)[DEPLOYMENT_APPLIES]
-
-
-def replicas_managers(kube: Kube, ns: str, name: str) -> set[str]:
-    """The field managers owning the Deployment's spec.replicas."""
-    deployment = kube.get("deployment", name, ns, managed_fields=True) or {}
-    return {
-        entry["manager"]
-        for entry in deployment["metadata"].get("managedFields") or ()
-        if "f:replicas" in (entry.get("fieldsV1", {}).get("f:spec") or {})
-    }
 
 
 def test_kubectl_top_shows_the_models_pods(metrics_cluster: Kube, ns: str) -> None:
@@ -173,7 +158,7 @@ def test_cpu_load_scales_up_then_down_and_the_operator_never_writes_replicas(
     assert deployment_applies(kube) == applies_before
     # (Writes through the scale subresource, the HPA's way, record no field owner, so "nobody but the
     # HPA" shows as modeldeploy owning nothing there.)
-    assert "modeldeploy" not in replicas_managers(kube, ns, name)
+    assert "modeldeploy" not in kube.replicas_managers(name, ns)
 
 
 # --- bad input, on the session cluster (its operator has no request-rate provider) ---------------------

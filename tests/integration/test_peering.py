@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from modeldeploy.handlers import PEERING_LIFETIME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.peering import PEERING_LIFETIME
 from tests.support.clusters import write_operator_config
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment

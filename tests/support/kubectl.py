@@ -40,6 +40,15 @@ class Kube:
         """The object's status; {} while there is none or the object is gone."""
         return dict((self.get(kind, name, namespace) or {}).get("status") or {})
 
+    def replicas_managers(self, name: str, namespace: str) -> set[str]:
+        """The field managers owning Deployment ``name``'s spec.replicas (its managedFields)."""
+        deployment = self.get("deployment", name, namespace, managed_fields=True) or {}
+        return {
+            entry["manager"]
+            for entry in deployment["metadata"].get("managedFields") or ()
+            if "f:replicas" in (entry.get("fieldsV1", {}).get("f:spec") or {})
+        }
+
     def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
         sel = ["-l", selector] if selector else []
         out = self.cluster.kubectl("get", kind, "-n", namespace, *sel, "-o", "json").stdout

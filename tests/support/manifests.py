@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import MD_API_VERSION, MD_KIND
+
 
 def model_deployment(
     name: str, namespace: str, uri: str = "gs://bucket/models/resnet", **spec: Any
@@ -12,8 +14,8 @@ def model_deployment(
     body: dict[str, Any] = {"model": {"uri": uri}}
     body.update(spec)
     return {
-        "apiVersion": "serving.modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
+        "apiVersion": MD_API_VERSION,
+        "kind": MD_KIND,
         "metadata": {"name": name, "namespace": namespace},
         "spec": body,
     }

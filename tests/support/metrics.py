@@ -54,3 +54,8 @@ def api_writes(operator: OperatorProcess, resources: frozenset[str] = CHILD_RESO
 def apiserver_requests(kube: Kube) -> Requests:
     """The API server's request counts by (verb, resource, subresource), from its /metrics."""
     return parse_request_totals(kube.run("get", "--raw", "/metrics").stdout)
+
+
+def deployment_applies(kube: Kube) -> int:
+    """Server-side applies of Deployments the API server has counted."""
+    return apiserver_requests(kube)[("APPLY", "deployments", "")]

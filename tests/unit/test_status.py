@@ -13,7 +13,8 @@ import yaml
 
 from modeldeploy import reasons
 from modeldeploy.reasons import ConditionType, Phase
-from modeldeploy.status import Observed, compute_status, status_changed, status_patch
+from modeldeploy.status import Observed, compute_status
+from modeldeploy.statuspatch import status_changed, status_patch
 from tests.support.conditions import condition, conditions, summary
 from tests.support.manifests import model_deployment
 
