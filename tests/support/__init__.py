@@ -8,7 +8,8 @@
 - ``conditions``: status conditions by type.
 - ``metrics``: the operator's and the API server's Prometheus counters.
 - ``settle``: a model settles, then the operator writes nothing more.
-- ``clock``: a fake clock for the model poller.
+- ``clock``: a fake clock for the model poller; ``status_scenarios``: observed children run through
+  compute_status.
 - ``emulated`` and ``tfserving``: TF Serving pods and the emulated model server, in-process.
 - ``spec_strategies``: Hypothesis strategies for ModelDeployment specs.
 - ``kwok``, ``kstatus``, ``argocd``: KWOK pod stages, the kstatus judge, Argo CD's health check.
