@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 
 from modeldeploy.config import ModelStatusConfig
+from modeldeploy.pollfailures import FirstPollFailures
 
 log = logging.getLogger("modeldeploy.modelstate")
 
@@ -318,6 +319,7 @@ class ModelPoller:
     _task: asyncio.Task[None] | None = None
     _session: aiohttp.ClientSession | None = None
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
+    first_failures: FirstPollFailures = field(default_factory=lambda: FirstPollFailures(log))
 
     def start(self) -> None:
         # A fresh connection per poll: pod IPs are reused, and a kept-alive connection could still reach
@@ -383,6 +385,7 @@ class ModelPoller:
         while True:
             try:
                 self.schedule(time.monotonic())
+                self.first_failures.report(time.monotonic())
             except Exception as error:  # never let the poller die; the next tick tries again
                 log.warning("model poller tick failed", extra={"error": str(error)})
             await asyncio.sleep(TICK_SECONDS)
@@ -441,7 +444,10 @@ class ModelPoller:
         period = self.config.in_flight_poll_seconds if busy else self.config.poll_seconds
         self._set_due(key, time.monotonic() + period)
         if previous != state:
-            level = logging.WARNING if state.error else logging.DEBUG
+            first_failure = previous is None and state.error is not None
+            if first_failure:
+                self.first_failures.add(key, str(state.error), time.monotonic())
+            level = logging.WARNING if state.error and not first_failure else logging.DEBUG
             log.log(
                 level,
                 "model state changed",
