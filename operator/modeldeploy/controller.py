@@ -25,6 +25,8 @@ CONFLICT_RETRY_CAP_SECONDS = 60.0
 # A reconcile that applied children leaves status to the reconcile their watch events trigger; this
 # follow-up makes sure status is written even if no event arrives (an apply that changed nothing).
 STATUS_FOLLOW_UP_SECONDS = 2.0
+# How long a reconcile waits for the model's first model-status answer at most (see _awaits_first_answer).
+FIRST_ANSWER_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Controller:
     synced: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     poller: ModelPoller | None = None
+    _first_answer_deadlines: dict[Key, float] = field(default_factory=dict)
 
     def pods_of(self, key: Key) -> list[Mapping[str, Any]]:
         return self.caches.pods.get(key)
@@ -133,6 +136,7 @@ class Controller:
         if body is None:
             self.caches.models.pop(key, None)
             self.queue.forget(key)
+            self._first_answer_deadlines.pop(key, None)
             if self.poller is not None:
                 self.poller.changed(key)
             return
@@ -177,9 +181,26 @@ class Controller:
                 metrics.WORKERS_BUSY.dec()
                 self.queue.done(key)
 
+    def _awaits_first_answer(self, key: Key) -> bool:
+        """Whether to leave this reconcile to the model's first model-status answer, which the poller
+        enqueues. A status computed before it has nothing to say about the model: after a start it would
+        drop every model's status.model and ModelLoaded condition, and the answer bring them back, two
+        writes per model; at a create, the Ready write and the ModelLoaded write become one. Waits
+        FIRST_ANSWER_WAIT_SECONDS at most (a poll that fails for a bug never answers)."""
+        if self.poller is None or not self.poller.awaits_first_answer(key):
+            self._first_answer_deadlines.pop(key, None)
+            return False
+        now = time.monotonic()
+        deadline = self._first_answer_deadlines.get(key)
+        if deadline is None:
+            self._first_answer_deadlines[key] = now + FIRST_ANSWER_WAIT_SECONDS
+            self.queue.add_after(key, FIRST_ANSWER_WAIT_SECONDS)
+            return True
+        return now < deadline
+
     async def process(self, key: Key) -> None:
         md = self.caches.models.get(key)
-        if md is None or md.get("metadata", {}).get("deletionTimestamp"):
+        if md is None or md.get("metadata", {}).get("deletionTimestamp") or self._awaits_first_answer(key):
             return
         started = time.monotonic()
         try:

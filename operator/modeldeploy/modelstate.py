@@ -44,6 +44,7 @@ AVAILABLE = "AVAILABLE"
 TICK_SECONDS = 0.5
 MAX_CONCURRENT_POLLS = 32
 MIN_STARTS_PER_TICK = 50
+FIRST_STARTS_PER_TICK = 500
 
 Key = tuple[str, str]
 
@@ -372,9 +373,17 @@ class ModelPoller:
         """How many polls one tick may start: twice the steady rate (every watched model once per
         poll_seconds), at least MIN_STARTS_PER_TICK. After a restart every model is due at once; started
         together, thousands of polls and their answers held the event loop for seconds (a user's edit
-        waited 3.6 s at 2,000 models); spread out, they take a slice of each tick."""
+        waited 3.6 s at 2,000 models); spread out, they take a slice of each tick. Models that await
+        their first answer get up to FIRST_STARTS_PER_TICK: their reconciles wait for it (see
+        awaits_first_answer), so spreading those polls out would only delay them."""
         steady = len(self._due) * TICK_SECONDS / max(self.config.poll_seconds, TICK_SECONDS)
-        return max(MIN_STARTS_PER_TICK, math.ceil(2 * steady))
+        first = min(len(self._due) - len(self.states), FIRST_STARTS_PER_TICK)
+        return max(MIN_STARTS_PER_TICK, math.ceil(2 * steady), first)
+
+    def awaits_first_answer(self, key: Key) -> bool:
+        """Whether this model's ready pods are to be asked, or being asked, for the first time (since the
+        start, or since it last had no ready pod); their answer enqueues it (``notify``)."""
+        return key in self._due and key not in self.states
 
     def _set_due(self, key: Key, when: float) -> None:
         self._due[key] = when
