@@ -15,6 +15,7 @@ from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
+from modeldeploy.reasons import ConditionType
 from modeldeploy.reconcile import ChildKey, Children, reconcile
 from modeldeploy.workqueue import Key, Priority, WorkQueue
 
@@ -181,13 +182,13 @@ class Controller:
                 metrics.WORKERS_BUSY.dec()
                 self.queue.done(key)
 
-    def _awaits_first_answer(self, key: Key) -> bool:
+    def _awaits_first_answer(self, key: Key, md: Mapping[str, Any]) -> bool:
         """Whether to leave this reconcile to the model's first model-status answer, which the poller
-        enqueues. A status computed before it has nothing to say about the model: after a start it would
-        drop every model's status.model and ModelLoaded condition, and the answer bring them back, two
-        writes per model; at a create, the Ready write and the ModelLoaded write become one. Waits
+        enqueues. A status computed before it has nothing to say about the model: where the status shows
+        the model's state (after a start, every model's), it would drop status.model's versions and the
+        ModelLoaded condition, and the answer bring them back, two writes per model. Waits
         FIRST_ANSWER_WAIT_SECONDS at most (a poll that fails for a bug never answers)."""
-        if self.poller is None or not self.poller.awaits_first_answer(key):
+        if self.poller is None or not shows_model_state(md) or not self.poller.awaits_first_answer(key):
             self._first_answer_deadlines.pop(key, None)
             return False
         now = time.monotonic()
@@ -200,7 +201,11 @@ class Controller:
 
     async def process(self, key: Key) -> None:
         md = self.caches.models.get(key)
-        if md is None or md.get("metadata", {}).get("deletionTimestamp") or self._awaits_first_answer(key):
+        if (
+            md is None
+            or md.get("metadata", {}).get("deletionTimestamp")
+            or self._awaits_first_answer(key, md)
+        ):
             return
         started = time.monotonic()
         try:
@@ -264,6 +269,16 @@ class Controller:
                     "duration_ms": round(duration * 1000, 1),
                 },
             )
+
+
+def shows_model_state(md: Mapping[str, Any]) -> bool:
+    """Whether the status holds what TF Serving said about the model (status.py: model.versions, and
+    the ModelLoaded condition)."""
+    status = md.get("status") or {}
+    conditions = status.get("conditions") or ()
+    return "versions" in (status.get("model") or {}) or any(
+        c.get("type") == ConditionType.MODEL_LOADED for c in conditions
+    )
 
 
 def _generation(md: Mapping[str, Any] | None) -> object:

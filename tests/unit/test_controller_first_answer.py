@@ -32,7 +32,12 @@ def controller(reconciled: list[Any], monkeypatch: pytest.MonkeyPatch) -> Contro
     monkeypatch.setattr(controller_module, "reconcile", recording)
     client = KubeClient(Credentials(server="https://127.0.0.1:1"))  # never used: reconcile is replaced
     made = Controller(config=load_config(None, {}), client=client)
-    made.caches.models[KEY] = {"metadata": {"name": "m", "namespace": "ns", "uid": "u"}, "spec": {}}
+    made.caches.models[KEY] = {
+        "metadata": {"name": "m", "namespace": "ns", "uid": "u"},
+        "spec": {},
+        # What the operator wrote before a restart: the model's state, asked then.
+        "status": {"model": {"name": "m", "versions": [{"version": 1, "state": "AVAILABLE"}]}},
+    }
     made.poller = ModelPoller(ModelStatusConfig(), made.caches.models, lambda key: [READY], made.queue.add)
     return made
 
@@ -83,6 +88,21 @@ def test_a_model_without_ready_pods_is_reconciled_at_once(monkeypatch: pytest.Mo
     async def run() -> None:
         made = controller(reconciled, monkeypatch)
         made.poller = ModelPoller(ModelStatusConfig(), made.caches.models, lambda key: [], made.queue.add)
+        made.poller.changed(KEY)
+        await made.process(KEY)
+        assert reconciled == [None]
+
+    asyncio.run(run())
+
+
+def test_a_new_model_is_not_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its status says nothing about the model yet: nothing would be dropped and written back."""
+    reconciled: list[Any] = []
+
+    async def run() -> None:
+        made = controller(reconciled, monkeypatch)
+        made.caches.models[KEY] = {**made.caches.models[KEY], "status": {"phase": "Progressing"}}
+        assert made.poller is not None
         made.poller.changed(KEY)
         await made.process(KEY)
         assert reconciled == [None]
