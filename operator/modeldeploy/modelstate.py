@@ -456,7 +456,10 @@ class ModelPoller:
             first_failure = previous is None and state.error is not None
             if first_failure:
                 self.first_failures.add(key, str(state.error), time.monotonic())
-            level = logging.WARNING if state.error and not first_failure else logging.DEBUG
+            # A WARNING when a model that answered stops answering; one failure turning into another (a
+            # new pod name after a rollout) is no news to whoever read the first.
+            newly_failing = state.error is not None and previous is not None and previous.error is None
+            level = logging.WARNING if newly_failing else logging.DEBUG
             log.log(
                 level,
                 "model state changed",

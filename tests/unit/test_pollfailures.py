@@ -78,3 +78,19 @@ def test_the_poller_summarises_first_failures_and_logs_later_ones_per_model(
         ("model status could not be read on the first poll", None, 100),
     ]
     assert sum(1 for r in caplog.records if r.getMessage() == "model state changed") == 102
+
+
+def test_one_failure_turning_into_another_is_not_news(caplog: pytest.LogCaptureFixture) -> None:
+    models = {("ns", "m"): {"metadata": {"name": "m", "namespace": "ns"}}}
+    poller = ModelPoller(ModelStatusConfig(), models, lambda key: [READY], lambda key: None)
+
+    async def run() -> None:
+        poller.changed(("ns", "m"))
+        poller.record(("ns", "m"), served("m-1"))
+        poller.record(("ns", "m"), refused("m-1"))  # news: it answered before
+        poller.record(("ns", "m"), refused("m-2"))  # a rollout's new pod fails the same way
+
+    with caplog.at_level(logging.DEBUG, logger="modeldeploy.modelstate"):
+        asyncio.run(run())
+    levels = [r.levelno for r in caplog.records if r.getMessage() == "model state changed"]
+    assert levels == [logging.DEBUG, logging.WARNING, logging.DEBUG]
