@@ -86,15 +86,21 @@ def seed_common_models(root: Path) -> None:
 
 def write_operator_config(cluster: LocalCluster, path: Path, **settings: Any) -> Path:
     """The operator's configuration file: what the cluster needs (the emulated pods' address map) plus
-    ``settings`` (camelCase keys; modelStatus entries merge)."""
-    config: dict[str, Any] = cluster.operator_config()
-    for key, value in settings.items():
-        if key == "modelStatus":
-            config["modelStatus"] = {**config.get("modelStatus", {}), **value}
-        else:
-            config[key] = value
+    ``settings`` (camelCase keys; nested mappings merge, e.g. modelStatus entries)."""
+    config: dict[str, Any] = merged(cluster.operator_config(), settings)
     path.write_text(json.dumps(config))
     return path
+
+
+def merged(base: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` over ``base``; mappings merge key by key at every level."""
+    out = dict(base)
+    for key, value in settings.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 @pytest.fixture(scope="session")

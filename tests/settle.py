@@ -7,7 +7,7 @@ from typing import Any
 from modeldeploy.config import default_config
 from modeldeploy.drift import holds_object
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from modeldeploy.reconcile import desired_for
+from modeldeploy.plan import plan_for
 from tests.conftest import Kube
 from tests.operator_metrics import api_writes, metric_sum
 from tests.polling import wait_for
@@ -74,8 +74,8 @@ def assert_quiet(
 
 
 def assert_children_hold(kube: Kube, md: dict[str, Any]) -> None:
-    _, desired, error = desired_for(md, CONFIG)
-    assert error is None
-    for obj in desired:
+    planned = plan_for(md, CONFIG)
+    assert planned.spec_error is None
+    for obj in planned.apply:
         live = kube.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"]["namespace"])
         assert live is not None and holds_object(obj, live), f"{obj['kind']} does not hold the desired state"

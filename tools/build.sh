@@ -50,15 +50,15 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-# build WRAPPER NAME LDFLAGS PACKAGE=OUTPUT...
+# [GO_TAGS=tag,...] build WRAPPER NAME LDFLAGS PACKAGE=OUTPUT...
 # One go build per call so packages of one wrapper share compilation.
 build() {
-  local wrapper=$1 name=$2 ldflags=$3; shift 3
+  local wrapper=$1 name=$2 ldflags=$3 tags=${GO_TAGS:-}; shift 3
   local key dir missing=0
   # The key covers exactly what goes into this tool, so changing one tool rebuilds only that one.
   # A wrapper's own Go files (only kstatus has one) are part of it; the others hash as before.
   key=$( (cat "$here/$wrapper/go.mod" "$here/$wrapper/go.sum"; cat "$here/$wrapper"/*.go 2>/dev/null || true
-    echo "$ldflags $*") | sha256sum | cut -c1-16)
+    echo "$ldflags $*"; [ -z "$tags" ] || echo "tags $tags") | sha256sum | cut -c1-16)
   dir="$bin/$name-$key"
   for pair in "$@"; do [ -x "$dir/${pair#*=}" ] || missing=1; done
   tool_number=$((tool_number + 1))
@@ -74,7 +74,8 @@ build() {
       "$(tool_version "$wrapper")" >&2
     for pair in "$@"; do pkgs+=("${pair%=*}"); done
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    if ! (cd "$here/$wrapper" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dir.tmp/" "${pkgs[@]}") \
+    if ! (cd "$here/$wrapper" && go build -trimpath ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" \
+      -o "$dir.tmp/" "${pkgs[@]}") \
       >"$log" 2>&1; then
       [ -t 2 ] && echo >&2
       grep -v '^go: downloading' "$log" | tail -n 15 >&2
@@ -149,12 +150,18 @@ for tool in "$@"; do
       build keda keda "-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
         github.com/kedacore/keda/v2/cmd/operator=keda-operator \
         github.com/kedacore/keda/v2/cmd/adapter=keda-adapter
-      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
+      copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' 'eventing.keda.sh_*.yaml' ;;
     # Only KEDA's CRDs (what ScaledObjects are validated against), without building KEDA.
-    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' ;;
-    # promtool alone (the alert-rule and dashboard tests need only it), or the Prometheus server too.
-    promtool) build prometheus promtool "" github.com/prometheus/prometheus/cmd/promtool=promtool ;;
-    prometheus) build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus ;;
+    keda-crds) copy_crds keda github.com/kedacore/keda/v2 config/crd/bases keda-crds 'keda.sh_*.yaml' 'eventing.keda.sh_*.yaml' ;;
+    # The Prometheus server and promtool come from one module and share nearly all packages: one go
+    # build compiles them once (built apart, promtool's cold build alone took most of the time of both).
+    # Asking for either builds both; the second name in one run is then a cached no-op. Of the service
+    # discoveries only Kubernetes' is compiled in (Prometheus's own build tags, plugins/plugin_*.go): the
+    # cloud SDKs of the others (AWS, Azure, GCE, ...) were most of the compile time, and nothing here uses them.
+    promtool|prometheus)
+      GO_TAGS=remove_all_sd,enable_kubernetes_sd \
+        build prometheus prometheus "" github.com/prometheus/prometheus/cmd/prometheus=prometheus \
+        github.com/prometheus/prometheus/cmd/promtool=promtool ;;
     *) echo "modeldeploy: unknown optional tool '$tool' (known: metrics-server keda keda-crds promtool prometheus)" >&2; exit 2 ;;
   esac
 done

@@ -62,10 +62,13 @@ def scaling_state(
     active = conditions.get("ScalingActive")
     if active is not None and active.get("status") == "False":
         if active.get("reason") == "ScalingDisabled" and keda:
-            # The HPA stands still at zero replicas; KEDA itself scales 0 -> 1 on the first request.
+            # The HPA stands still at zero replicas; KEDA itself scales 0 -> 1 when a trigger is active,
+            # and with no pod only a count taken in front of TF Serving can be (docs/autoscaling.md).
             message = (
-                f"Scaled to zero by KEDA; the first request to model {name} (as seen by Prometheus) brings "
-                "a replica back. Meanwhile requests to the Service fail: no pod serves it."
+                f"Scaled to zero by KEDA. Requests to model {name} fail meanwhile: no pod serves the "
+                "Service. KEDA brings a replica back when the operator's "
+                "autoscaling.requestRate.activationQuery (requests counted in front of TF Serving) sees "
+                "requests; TF Serving's own counter has no pod to count them."
             )
             return ScalingState(summary, True, reasons.SCALED_TO_ZERO, message)
         hint = _METRIC_HINTS.get(str(active.get("reason")))

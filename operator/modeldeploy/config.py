@@ -1,3 +1,4 @@
+# Over 300 lines: the one typed configuration object and its loader, section by section (STYLE.md).
 """Operator configuration: one typed object, loaded once at start-up.
 
 The chart mounts the YAML at /etc/modeldeploy/config.yaml; the path comes from --config or
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +18,11 @@ from typing import Any
 
 import yaml
 
+from modeldeploy.api import HTTP_PORT
 from modeldeploy.spec_fields import SpecError, network_peer
 
 CONFIG_ENV = "MODELDEPLOY_CONFIG"
-DEFAULT_POD_ENDPOINT = "http://{podIP}:8501"
+DEFAULT_POD_ENDPOINT = f"http://{{podIP}}:{HTTP_PORT}"
 ENDPOINT_PLACEHOLDERS = ("podIP", "podName", "name", "namespace", "model")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -88,6 +91,18 @@ class RequestRateConfig:
     query: str = DEFAULT_REQUEST_RATE_QUERY
     # customMetrics: the Pods metric the adapter serves per pod, in requests per second.
     metric_name: str = "tensorflow_serving_requests_per_second"
+    # keda: how often KEDA asks Prometheus (its own default; while a model is at zero replicas this is
+    # the floor of the wake-up delay).
+    polling_interval_seconds: int = 30
+    # keda: the model's total rate at or below which KEDA counts it idle (the trigger's
+    # activationThreshold), which only decides between zero and one replica. TF Serving counts every
+    # /v1 request, so one idle replica shows its readiness probe (every 5 s) and the operator's status
+    # poll (every modelStatus.pollSeconds): about 0.23 per second, below this default.
+    idle_requests_per_second: float = 0.5
+    # keda: PromQL of the same model's request rate counted in front of TF Serving (an ingress
+    # controller, a mesh, a gateway). It is the only signal that exists while a model has no pods, so
+    # without it a model scaled to zero is not woken by requests ({namespace}, {name}, {model} filled in).
+    activation_query: str | None = None
 
 
 def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> Mapping[str, Any]:
@@ -182,7 +197,8 @@ def _str(value: object, key: str) -> str:
 
 def _number(value: object, key: str, *, integer: bool = False) -> float:
     ok = isinstance(value, int) or (isinstance(value, float) and not integer)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not ok or value < 0:
+    # YAML's .inf and .nan are floats too; no setting means anything with them.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not ok or not 0 <= value < math.inf:
         kind = "integer" if integer else "number"
         raise ConfigError(f"{key}: must be a non-negative {kind}")
     return value
@@ -293,7 +309,19 @@ def _model_status(value: object) -> ModelStatusConfig:
 def _request_rate(value: object) -> RequestRateConfig:
     key = "autoscaling.requestRate"
     m = _mapping(value, key)
-    _check_keys(m, key, {"provider", "prometheusAddress", "query", "metricName"})
+    _check_keys(
+        m,
+        key,
+        {
+            "provider",
+            "prometheusAddress",
+            "query",
+            "metricName",
+            "pollingIntervalSeconds",
+            "idleRequestsPerSecond",
+            "activationQuery",
+        },
+    )
     d = RequestRateConfig()
     provider = _str(m.get("provider", d.provider), f"{key}.provider")
     if provider not in RequestRateProvider.ALL:
@@ -305,20 +333,42 @@ def _request_rate(value: object) -> RequestRateConfig:
             f"{key}.prometheusAddress: required with provider keda (the Prometheus that scrapes TF Serving, "
             "e.g. http://prometheus.monitoring.svc:9090)"
         )
-    query = _str(m.get("query", d.query), f"{key}.query")
-    try:
-        query.format(namespace="ns", name="md", model="m")
-    except (KeyError, IndexError, ValueError) as e:
-        raise ConfigError(
-            f"{key}.query: only {{namespace}}, {{name}} and {{model}} may be substituted (write {{{{ and "
-            f"}}}} for literal braces): {e}"
-        ) from e
+    query = _query_template(m.get("query", d.query), f"{key}.query")
+    activation = m.get("activationQuery")
+    polling = int(
+        _number(
+            m.get("pollingIntervalSeconds", d.polling_interval_seconds),
+            f"{key}.pollingIntervalSeconds",
+            integer=True,
+        )
+    )
+    if polling < 1:
+        raise ConfigError(f"{key}.pollingIntervalSeconds: must be at least 1")
     return RequestRateConfig(
         provider=provider,
         prometheus_address=address,
         query=query,
         metric_name=_str(m.get("metricName", d.metric_name), f"{key}.metricName"),
+        polling_interval_seconds=polling,
+        idle_requests_per_second=_number(
+            m.get("idleRequestsPerSecond", d.idle_requests_per_second), f"{key}.idleRequestsPerSecond"
+        ),
+        activation_query=None
+        if activation is None
+        else _query_template(activation, f"{key}.activationQuery"),
     )
+
+
+def _query_template(value: object, key: str) -> str:
+    query = _str(value, key)
+    try:
+        query.format(namespace="ns", name="md", model="m")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{key}: only {{namespace}}, {{name}} and {{model}} may be substituted (write {{{{ and "
+            f"}}}} for literal braces): {e}"
+        ) from e
+    return query
 
 
 def _autoscaling(value: object) -> RequestRateConfig:

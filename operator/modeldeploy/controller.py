@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy import metrics
+from modeldeploy.api import HORIZONTAL_POD_AUTOSCALER
 from modeldeploy.config import OperatorConfig
-from modeldeploy.informer import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
+from modeldeploy.plan import ChildKey, Children
 from modeldeploy.reasons import ConditionType
-from modeldeploy.reconcile import ChildKey, Children, reconcile
+from modeldeploy.reconcile import reconcile
+from modeldeploy.store import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.workqueue import Key, Priority, WorkQueue
 
 log = logging.getLogger("modeldeploy.controller")
@@ -85,7 +87,7 @@ class Caches:
 
     def _keda_hpa(self, key: Key) -> Mapping[str, Any] | None:
         """KEDA's HPA for this ModelDeployment's ScaledObject (informer.autoscaler_owner files it here)."""
-        store = self.children.get(("autoscaling/v2", "HorizontalPodAutoscaler"))
+        store = self.children.get(HORIZONTAL_POD_AUTOSCALER.key)
         name = f"keda-hpa-{key[1]}"
         return next((o for o in store.get(key) if o["metadata"]["name"] == name), None) if store else None
 

@@ -24,31 +24,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modeldeploy.api import CHILD_KINDS
 from modeldeploy.config import OperatorConfig
 from modeldeploy.drift import foreign_lists, holds_object, replacement_patch
 from modeldeploy.fieldpaths import spec_field, typed_path_error
-from modeldeploy.informer import controller_ref
 from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.schemas import schema_of
 from modeldeploy.spec import ModelDeploymentSpec, SpecError
+from modeldeploy.store import controller_ref
 
 Obj = Mapping[str, Any]
 
 # Written one round after another: the pods mount the ConfigMap, and the NetworkPolicy guards them, so
 # both go first. The HPA and PDB need not wait for a Deployment that exists already; one being created
 # may turn out to be someone else's, so they then wait for its create (write_rounds).
-ROUNDS: tuple[tuple[str, ...], ...] = (
-    ("ConfigMap", "Service", "NetworkPolicy"),
-    ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"),
+# (Both, and which kinds are dry-run first, are the child-kind registry's: api.py.)
+ROUNDS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(kind.kind for kind in CHILD_KINDS if kind.apply_round == number)
+    for number in sorted({kind.apply_round for kind in CHILD_KINDS if kind.apply_round is not None})
 )
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    # Its pods mount the ConfigMap; and TF Serving has no authentication, so while its NetworkPolicy
-    # (when wanted) cannot be ours, no pods are started unguarded.
-    "Deployment": ("ConfigMap", "NetworkPolicy"),
-    "HorizontalPodAutoscaler": ("Deployment",),  # it would scale whatever Deployment has the name
-    "PodDisruptionBudget": ("Deployment",),
+    kind.kind: kind.depends_on for kind in CHILD_KINDS if kind.depends_on
 }
-VALIDATED = ("Deployment", "HorizontalPodAutoscaler")
+VALIDATED = tuple(kind.kind for kind in CHILD_KINDS if kind.dry_run)
 
 
 def carries_unchecked_fields(kind: str, spec: ModelDeploymentSpec) -> bool:

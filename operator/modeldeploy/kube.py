@@ -1,3 +1,4 @@
+# Over 300 lines: the only API client (STYLE.md): its session, its error type and one method per verb.
 """The only module that talks to the Kubernetes API: server-side apply, deletes, status and events.
 
 One pooled aiohttp session with the credentials Kopf logged in with, so that the operator has one way to
@@ -19,32 +20,21 @@ from typing import Any
 import aiohttp
 
 from modeldeploy import metrics
+from modeldeploy.api import API_KINDS, MD_API_VERSION, MD_KIND, MD_PLURAL
 from modeldeploy.messages import EVENT_MESSAGE_MAX, bounded
 
 FIELD_MANAGER = "modeldeploy"
-MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
-MD_KIND = "ModelDeployment"
 # The largest etcd revision (an int64): a resourceVersion no existing object has (see KubeClient.apply).
 CREATE_ONLY_VERSION = str(2**63 - 1)
 
 # (apiVersion, kind) -> plural resource name. Paths are derived from it, never discovered.
-RESOURCES: dict[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Service"): "services",
-    ("v1", "Event"): "events",
-    ("v1", "Pod"): "pods",
-    ("apps/v1", "Deployment"): "deployments",
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
-    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
-    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobjects",
-    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
-    (MD_API_VERSION, MD_KIND): "modeldeployments",
-}
+RESOURCES: dict[tuple[str, str], str] = {kind.key: kind.plural for kind in API_KINDS}
 
 
 class ApiError(RuntimeError):
     def __init__(self, status: int, verb: str, path: str, body: str) -> None:
         self.status = status
+        self.path = path
         self.reason = _reason_of(body)
         # Field-level causes of a 422 Invalid: [{"field": "spec.template...", "message": ..., "reason": ...}].
         self.causes = _causes_of(body)
@@ -346,7 +336,7 @@ class KubeClient:
             "apply",
             "PATCH",
             object_path(MD_API_VERSION, MD_KIND, namespace, name) + "/status",
-            "modeldeployments/status",
+            f"{MD_PLURAL}/status",
             body=body,
             content_type="application/apply-patch+yaml",
             params={"fieldManager": FIELD_MANAGER, "force": "true"},

@@ -9,9 +9,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from modeldeploy.reasons import Phase
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-PHASES = ("Pending", "Progressing", "Ready", "Degraded", "Failed")
 
 RECONCILES = Counter(
     "modeldeploy_reconciles_total",
@@ -46,9 +47,9 @@ WORKERS = Gauge("modeldeploy_workers", "Reconcile workers configured.", registry
 
 def count_phases(models: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """ModelDeployments by status.phase; one without a status yet counts as Pending."""
-    counts = dict.fromkeys(PHASES, 0)
+    counts = dict.fromkeys(Phase.ALL, 0)
     for md in models:
-        phase = (md.get("status") or {}).get("phase") or "Pending"
+        phase = (md.get("status") or {}).get("phase") or Phase.PENDING
         counts[phase] = counts.get(phase, 0) + 1
     return counts
 

@@ -1,3 +1,4 @@
+# Over 300 lines: TF Serving's answers and their poller; split once the poller's fake clock lands.
 """Live model state: ask TF Serving itself, on every ready pod, which versions it serves.
 
 A poller inside the operator process sends ``GET <endpoint>/v1/models/<model>`` (TF Serving's REST model

@@ -14,12 +14,9 @@ from typing import IO, Any
 
 import yaml
 
+from modeldeploy.api import DEPLOYMENT, MD_API_VERSION, MD_KIND
 from modeldeploy.config import ConfigError, OperatorConfig, load_config
-from modeldeploy.desired import build_children
-from modeldeploy.spec import SpecError, parse_spec
-
-MD_API_VERSION = "serving.modeldeploy.io/v1alpha1"
-MD_KIND = "ModelDeployment"
+from modeldeploy.plan import plan_for
 
 
 class RenderError(Exception):
@@ -72,13 +69,13 @@ def _children_of(index: int, doc: object, config: OperatorConfig) -> list[dict[s
         raise RenderError(f"{where}: metadata.name is required (give the ModelDeployment a name)")
     namespace = "default" if meta.get("namespace") is None else meta["namespace"]
     try:
-        raw_spec: Any = doc.get("spec")  # parse_spec reports a missing or malformed spec itself
-        spec = parse_spec(meta["name"], namespace, raw_spec, config)
-        return build_children(spec, config)
-    except SpecError as error:
-        raise RenderError(f"{where}: {error}") from error
+        # The operator's own plan; without a uid (none offline) the children carry no owner reference.
+        planned = plan_for({**doc, "metadata": {**meta, "namespace": namespace}}, config)
     except RecursionError as error:  # YAML anchors can build self-referencing structures
         raise RenderError(f"{where}: the document refers to itself (YAML anchor cycle)") from error
+    if planned.spec_error is not None:
+        raise RenderError(f"{where}: {planned.spec_error}") from planned.spec_error
+    return list(planned.apply)
 
 
 def render_documents(text: str, config: OperatorConfig) -> str:
@@ -93,7 +90,7 @@ def render_documents(text: str, config: OperatorConfig) -> str:
         if doc is None:  # empty documents, e.g. after a trailing '---'
             continue
         children = _children_of(index, doc, config)
-        deployment = children[1]["metadata"]
+        deployment = next(c for c in children if c["kind"] == DEPLOYMENT.kind)["metadata"]
         key = (deployment["namespace"], deployment["name"])
         if key in seen:
             raise RenderError(f"{_describe(index, doc)}: same namespace and name as document {seen[key]}")

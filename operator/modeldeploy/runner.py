@@ -32,7 +32,7 @@ def run_operator(args: argparse.Namespace) -> int:
     # Kopf pauses *every* replica when two share a priority, so replicas without an explicit priority draw
     # a random one: exactly one of them (the highest) works, the others stand by.
     priority = args.priority if args.priority is not None else random.randint(1, 2**31 - 1)
-    # One identity for Kopf's heartbeat and for our own gate that reads it (see handlers.PeeringGate).
+    # One identity for Kopf's heartbeat and for our own gate that reads it (see peering.PeeringGate).
     identity = os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     handlers.configure(config, workers=args.workers, identity=identity, namespaces=namespaces)
     if args.metrics_port:

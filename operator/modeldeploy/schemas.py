@@ -24,6 +24,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from modeldeploy import api
+
 ITEM = "[]"  # path segment: any item of a list
 ANY_KEY = "*"  # path segment: any key of a map (additionalProperties)
 QUANTITY_SCHEMA = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -146,14 +148,7 @@ def _walk(
 
 
 # The kinds the operator writes -> their schema in the API server's OpenAPI v3 document.
-CHILD_KINDS: dict[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "io.k8s.api.core.v1.ConfigMap",
-    ("v1", "Service"): "io.k8s.api.core.v1.Service",
-    ("apps/v1", "Deployment"): "io.k8s.api.apps.v1.Deployment",
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
-    ("policy/v1", "PodDisruptionBudget"): "io.k8s.api.policy.v1.PodDisruptionBudget",
-    ("networking.k8s.io/v1", "NetworkPolicy"): "io.k8s.api.networking.v1.NetworkPolicy",
-}
+CHILD_KINDS: dict[tuple[str, str], str] = {kind.key: kind.schema for kind in api.CHILD_KINDS if kind.schema}
 
 
 def openapi_path(api_version: str) -> str:

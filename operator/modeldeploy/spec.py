@@ -1,3 +1,4 @@
+# Over 300 lines: the typed spec and one parser per CRD section in schema order (validators: spec_fields).
 """Parse, default and validate a ModelDeployment spec into typed, immutable values.
 
 Everything the CRD schema checks is checked again here, because `modeldeploy render` runs offline where

@@ -1,3 +1,4 @@
+# Over 300 lines: one small, independent validator per field shape (names, quantities, env, ...).
 """Field-level validators for ModelDeployment specs: each takes a raw JSON value and its field path and
 returns the checked (and copied) value or raises SpecError. `spec.py` composes them per section.
 """

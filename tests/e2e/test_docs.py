@@ -3,10 +3,11 @@ the order a reader meets them, including the failure-recovery commands.
 
 The commands are read from the documents themselves (```sh blocks, `$ ` lines of ```console blocks, and the
 indented commands NOTES.txt prints after `helm install`), never copied into this file; the files a reader
-is told to create are written from the documents' own yaml blocks. Two readers, each on a fresh cluster:
+is told to create are written from the documents' own yaml blocks. Readers, each on a fresh cluster:
 one installs with kustomize (README's example, the overlay, the ConfigMap clean-up, the overlay without
 CRDs), one with Helm (NOTES.txt, the high-availability install and its recovery from a failed release,
-Argo CD's health check patch, the upgrade, the uninstall). The last test checks that every command of every
+Argo CD's health check patch, the upgrade, the uninstall). A third reader follows docs/autoscaling.md on a
+cluster with metrics-server, Prometheus and KEDA. The last test checks that every command of every
 document ran, except the few listed in EXCLUDED, each with the reason.
 
 KWOK runs the operator's pods without running the operator, so whenever an install rolls the operator out,
@@ -29,7 +30,9 @@ import yaml
 
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.binaries import bin_dir, kubectl_path
+from modeldeploy.localcluster.nodes import cpu_node
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.localcluster.tfserving.store import ModelStore
 from tests.e2e import support
 from tests.polling import wait_for
 
@@ -40,6 +43,7 @@ DOCUMENTS = (
     "docs/models.md",
     "docs/observability.md",
     "docs/failure-model.md",
+    "docs/autoscaling.md",
 )
 NOTES = "helm/modeldeploy/templates/NOTES.txt"
 COPIED = ("manifests", "crds", "helm", "argocd", "Makefile")  # what the commands refer to, from the repo root
@@ -383,6 +387,47 @@ def test_helm_reader(reader: Reader) -> None:
     assert reader.sh("kubectl get crd -o name").stdout.strip() == ""
     left = reader.sh("kubectl get namespaces -o name").stdout.split()
     assert not {f"namespace/{n}" for n in ("team-a", "team-b", "modeldeploy-samples")} & set(left)
+
+
+def test_autoscaling_reader(tmp_path: Path) -> None:
+    """docs/autoscaling.md on a cluster with metrics-server, Prometheus and KEDA, where its three
+    manifests go to emulated TF Serving pods and the operator uses the KEDA provider."""
+    doc = "docs/autoscaling.md"
+    home = tmp_path / "repo"
+    home.mkdir()
+    cluster = LocalCluster(
+        workdir=tmp_path / "cluster",
+        nodes=[cpu_node("kwok-cpu-0"), cpu_node("kwok-cpu-1")],
+        resource_metrics=True,
+        prometheus=True,
+        keda=True,
+        emulate_tfserving=True,
+    )
+    with cluster:
+        cluster.install_crds(ROOT / "crds")
+        ModelStore(cluster.model_store_root).add_version("gs://acme-models/resnet", 1)
+        config = tmp_path / "operator.yaml"
+        settings = cluster.operator_config()
+        settings["autoscaling"]["requestRate"]["pollingIntervalSeconds"] = 2  # a short wait for the reader
+        config.write_text(yaml.safe_dump(settings))
+        person = Reader(cluster, home, pod_log=tmp_path / "pod.log")
+        person.operator = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log", config_path=config)
+        person.operator.start()
+        try:
+            for name in ("resnet-cpu.yaml", "resnet-rate.yaml", "sleepy.yaml"):
+                person.write(name, yaml_file(doc, name))
+            person.run_block(block_with(doc, "kubectl create namespace vision"))
+            # metrics-server has a first sample of the new pod some seconds after it runs.
+            top = "kubectl top pods -n vision -l serving.modeldeploy.io/model-deployment=resnet"
+            wait_for(lambda: person.sh(top, check=False).returncode == 0, 90, interval=2, what="kubectl top")
+            person.run_block(block_with(doc, top))
+            person.run_block(block_with(doc, "kubectl apply -f resnet-rate.yaml"))
+            assert person.sh("kubectl get hpa resnet -n vision", check=False).returncode != 0  # replaced
+            person.run_block(block_with(doc, "kubectl apply -f sleepy.yaml"))
+            results = person.run_block(block_with(doc, "kubectl get md -n vision -o wide"))
+            assert "0/0" in results[0].stdout, results[0].stdout
+        finally:
+            person.stop_operator()
 
 
 def test_every_documented_command_ran() -> None:

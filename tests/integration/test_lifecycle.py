@@ -19,7 +19,7 @@ import yaml
 from modeldeploy.localcluster.nodes import NodeSpec, gpu_node
 from modeldeploy.localcluster.podfarm import pod_overlay_root
 from modeldeploy.localcluster.tfserving.store import ModelStore
-from modeldeploy.reconcile import applied_labels
+from modeldeploy.versionlabels import applied_labels
 from tests.conftest import Kube, make_namespace, own_cluster
 from tests.manifests import model_deployment
 from tests.polling import wait_for

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from modeldeploy.handlers import PEERING_LIFETIME
 from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
+from modeldeploy.peering import PEERING_LIFETIME
 from tests.conftest import ROOT, Kube, write_operator_config
 from tests.manifests import model_deployment
 from tests.polling import wait_for

@@ -11,7 +11,7 @@ from modeldeploy.config import load_config
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.stages import STATE_ANNOTATION
 from modeldeploy.modelstate import translate_address
-from modeldeploy.reconcile import applied_labels
+from modeldeploy.versionlabels import applied_labels
 from tests.conftest import ROOT, Kube
 from tests.polling import wait_for
 

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+from modeldeploy.api import CHILD_KINDS, SELECTOR_LABEL
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.conftest import ROOT, Kube, make_namespace
 from tests.manifests import model_deployment
 from tests.polling import wait_for
 
-MD_LABEL = "serving.modeldeploy.io/model-deployment"
+MD_LABEL = SELECTOR_LABEL
 SMALL = {"cpu": "10m", "memory": "32Mi"}
 
 
@@ -103,14 +104,8 @@ SHOULD = [
     ("update", "modeldeployments.serving.modeldeploy.io/finalizers", True),
     *[
         (v, r, True)
-        for r in (
-            "configmaps",
-            "services",
-            "deployments.apps",
-            "horizontalpodautoscalers.autoscaling",
-            "poddisruptionbudgets.policy",
-            "networkpolicies.networking.k8s.io",
-        )
+        # Every child kind the operator always renders (ScaledObjects only with provider keda).
+        for r in (kind.resource for kind in CHILD_KINDS if kind.watch == "always")
         for v in ("get", "list", "watch", "create", "patch", "update", "delete")
     ],
     *[(v, r, True) for r in ("pods", "nodes", "namespaces") for v in ("get", "list", "watch")],

@@ -180,13 +180,68 @@ def test_keda_adds_cpu_only_when_asked() -> None:
     }
 
 
+def test_keda_idle_rate_is_above_what_probes_and_polls_count() -> None:
+    """TF Serving counts the readiness probe (every 5 s) and the operator's status poll like any request, so
+    an activation threshold of 0 would keep an idle model from ever reaching zero replicas."""
+    so = child(md(KEDA, minReplicas=0, maxReplicas=2, requestsPerSecond=5), KEDA, "ScaledObject")
+    assert so is not None
+    (trigger,) = so["spec"]["triggers"]
+    background = 1 / 5 + 1 / NONE.model_status.poll_seconds
+    assert float(trigger["metadata"]["activationThreshold"]) > background
+    assert so["spec"]["pollingInterval"] == 30  # KEDA's default unless configured
+
+
+def test_keda_activation_query_adds_a_trigger_that_wakes_from_zero() -> None:
+    config = config_from_mapping(
+        {
+            "autoscaling": {
+                "requestRate": {
+                    "provider": "keda",
+                    "prometheusAddress": "http://p:9090",
+                    "pollingIntervalSeconds": 5,
+                    "idleRequestsPerSecond": 0.25,
+                    "activationQuery": 'sum(rate(ingress_requests{{ns="{namespace}",svc="{name}"}}[1m]))',
+                }
+            }
+        }
+    )
+    so = child(md(config, minReplicas=0, maxReplicas=2, requestsPerSecond="1.5"), config, "ScaledObject")
+    assert so is not None
+    own, front = so["spec"]["triggers"]
+    assert own["metadata"]["activationThreshold"] == "0.25"
+    assert front["metadata"] == {
+        "serverAddress": "http://p:9090",
+        "query": 'sum(rate(ingress_requests{ns="vision",svc="resnet"}[1m]))',
+        "threshold": "1.5",
+        "activationThreshold": "0",
+    }
+    assert so["spec"]["pollingInterval"] == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pollingIntervalSeconds", 0),
+        ("pollingIntervalSeconds", 1.5),
+        ("idleRequestsPerSecond", -1),
+        ("idleRequestsPerSecond", float("inf")),
+        ("idleRequestsPerSecond", float("nan")),
+        ("activationQuery", ""),
+        ("activationQuery", "sum(x{pod={pod}})"),
+    ],
+)
+def test_config_refuses_bad_keda_settings_naming_the_key(key: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=f"autoscaling.requestRate.{key}"):
+        config_from_mapping({"autoscaling": {"requestRate": {key: value}}})
+
+
 def test_query_template_fills_in_names_only() -> None:
     config = dataclasses.replace(
         KEDA,
         request_rate=dataclasses.replace(KEDA.request_rate, query='sum(x{{ns="{namespace}",m="{model}"}})'),
     )
     assert (
-        request_rate_query(md(config, maxReplicas=2, requestsPerSecond=1), config)
+        request_rate_query(md(config, maxReplicas=2, requestsPerSecond=1), config.request_rate.query)
         == 'sum(x{ns="vision",m="resnet_v2"})'
     )
 

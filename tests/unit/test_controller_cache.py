@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import MD_API_VERSION
 from modeldeploy.controller import Caches
 from modeldeploy.informer import Store
-from modeldeploy.kube import MD_API_VERSION
 
 KIND = ("apps/v1", "Deployment")
 OWNER = ("ns", "resnet")

@@ -9,21 +9,11 @@ from typing import Any, cast
 
 import pytest
 
+from modeldeploy.api import CHILD_KINDS, MD_API_VERSION
 from modeldeploy.controller import Caches
-from modeldeploy.informer import (
-    CHILDREN,
-    PODS,
-    Gone,
-    Informer,
-    Informers,
-    Resource,
-    Store,
-    compact,
-    pod_owner,
-    slim,
-    slim_pod,
-)
-from modeldeploy.kube import MD_API_VERSION, KubeClient
+from modeldeploy.informer import CHILDREN, PODS, SCALED_OBJECTS, Gone, Informer, Informers, Resource
+from modeldeploy.kube import ApiError, KubeClient
+from modeldeploy.store import Store, compact, pod_owner, slim, slim_pod
 
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 
@@ -124,14 +114,9 @@ def test_paths_are_cluster_wide_or_namespaced() -> None:
     assert PODS.path("team") == "/api/v1/namespaces/team/pods"
     assert DEPLOYMENTS.path(None) == "/apis/apps/v1/deployments"
     assert DEPLOYMENTS.path("team") == "/apis/apps/v1/namespaces/team/deployments"
-    assert {r.plural for r in CHILDREN} == {
-        "configmaps",
-        "services",
-        "deployments",
-        "horizontalpodautoscalers",
-        "poddisruptionbudgets",
-        "networkpolicies",
-    }
+    # Every child kind of the registry is watched, but ScaledObjects only with KEDA (handlers.startup).
+    assert {r.plural for r in CHILDREN} == {k.plural for k in CHILD_KINDS} - {"scaledobjects"}
+    assert SCALED_OBJECTS.path("team") == "/apis/keda.sh/v1alpha1/namespaces/team/scaledobjects"
 
 
 class FakeClient:
@@ -228,6 +213,32 @@ def test_run_relists_after_410_gone_and_watches_from_the_new_version() -> None:
     assert changed.count(("team", "m2")) == 2 and ("team", "m3") in changed
 
 
+def test_a_kind_the_server_does_not_serve_counts_as_synced_and_empty() -> None:
+    """KEDA's CRD missing while the operator is configured for KEDA: every other model must still be
+    reconciled, so the ScaledObject cache is complete (there are none) and the informer keeps asking."""
+
+    class NotServed(FakeClient):
+        async def request(
+            self, verb: str, method: str, path: str, resource: str, *, params: Mapping[str, str]
+        ) -> dict[str, Any]:
+            self.calls.append((verb, path, dict(params)))
+            if len([c for c in self.calls if c[0] == "list"]) >= 2:
+                self.blocked.set()
+            raise ApiError(404, verb, path, "404 page not found")
+
+    async def go() -> None:
+        client = NotServed([], [])
+        inf = Informer(cast(KubeClient, client), SCALED_OBJECTS, Store(), lambda key: None)
+        task = asyncio.create_task(inf.run())
+        await asyncio.wait_for(inf.synced.wait(), 5)
+        assert inf.store.get(("team", "m1")) == []
+        await asyncio.wait_for(client.blocked.wait(), 10)  # it lists again after its back-off
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
+
+
 def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -> None:
     def listing(resource: str, path: str) -> dict[str, Any]:
         namespace = path.split("/namespaces/")[1].split("/")[0]
@@ -255,7 +266,8 @@ def test_informers_sync_only_after_every_list_and_feed_the_controller_caches() -
         release.set()
         await asyncio.wait_for(informers.synced.wait(), 5)
         lists = {path for verb, path, _ in client.calls if verb == "list"}
-        assert len(lists) == 14 and "/api/v1/namespaces/b/pods" in lists  # 7 kinds x 2 namespaces
+        # Every watched child kind and the pods, in each of the 2 namespaces.
+        assert len(lists) == 2 * (len(CHILDREN) + 1) and "/api/v1/namespaces/b/pods" in lists
         caches = Caches(children=informers.children, pods=informers.pods)
         assert caches.children_of(("a", "m1")).objects[("apps/v1", "Deployment")]["metadata"]["name"] == "m1"
         assert sorted(changed) == [("a", "m1"), ("b", "m1")]

@@ -30,15 +30,9 @@ from modeldeploy.modelstate import (
     status_url,
     translate_address,
 )
-from modeldeploy.reconcile import (
-    Children,
-    applied_labels,
-    current_failure,
-    desired_for,
-    labels_to_apply,
-    model_observations,
-)
+from modeldeploy.plan import Children, ModelObservations, current_failure, model_observations, plan_for
 from modeldeploy.spec import parse_spec
+from modeldeploy.versionlabels import LabelPlan, applied_labels, labels_to_apply, plan_labels
 from tests.emulated import EmulatedPod, model_status_config, start_pod
 from tests.polling import wait_for
 
@@ -184,14 +178,17 @@ def test_unreachable_on_every_pod_gives_model_loaded_unknown_with_the_reason() -
     )
     assert down.versions is None and not down.reachable
     assert down.error == "pod a: cannot connect to TF Serving at http://a (and 1 more ready pods)"
-    assert model_observations(md(), spec_of(md()), down, []) == {"model_status_error": down.error}
+    assert model_observations(spec_of(md()), down, LabelPlan()) == ModelObservations(error=down.error)
 
 
 def test_the_label_does_not_move_while_one_replica_lacks_the_version() -> None:
     spec = spec_of(md(labels={"canary": 4}))
     assert labels_to_apply(spec, {"canary": 3}, three_pods_one_failing()) == {"canary": 3}
-    observed = model_observations(md(labels={"canary": 4}), spec, three_pods_one_failing(), [])
-    v4 = observed["model_versions"][1]
+    labels = plan_labels(spec, {"canary": 3}, three_pods_one_failing())
+    assert labels.held == {"canary": "version 4 is not AVAILABLE on every ready pod: keeps version 3"}
+    observed = model_observations(spec, three_pods_one_failing(), labels)
+    assert observed.versions is not None
+    v4 = observed.versions[1]
     assert (v4["availableReplicas"], v4["replicas"]) == (2, 3)
     assert v4["error"] == "on pod c: UNKNOWN: corrupt variables"
 
@@ -232,12 +229,14 @@ def test_desired_configmap_holds_the_label_back_and_status_says_so() -> None:
     old_spec = spec_of(md(labels={"stable": 3, "canary": 3}, specific=[3, 4]))
     live = {"data": {"models.config": models_config_text(old_spec)}}
     loading = state((3, "AVAILABLE"), (4, "LOADING"), pods=2)
-    spec, desired, error = desired_for(body, CONFIG, Children(objects={("v1", "ConfigMap"): live}), loading)
-    assert error is None and spec is not None
-    configmap = next(o for o in desired if o["kind"] == "ConfigMap")
+    planned = plan_for(body, CONFIG, Children(objects={("v1", "ConfigMap"): live}), loading)
+    assert planned.spec_error is None and planned.spec is not None
+    assert planned.labels.asked == {"stable": 3, "canary": 4}
+    assert planned.labels.applied == {"stable": 3, "canary": 3}
+    configmap = next(o for o in planned.apply if o["kind"] == "ConfigMap")
     assert applied_labels(configmap) == {"stable": 3, "canary": 3}
-    observed = model_observations(body, spec_of(body), loading, desired)
-    assert observed["model_versions"] == [
+    observed = planned.model
+    assert observed.versions == [
         {
             "version": 3,
             "state": "AVAILABLE",
@@ -247,11 +246,11 @@ def test_desired_configmap_holds_the_label_back_and_status_says_so() -> None:
         },
         {"version": 4, "state": "LOADING", "availableReplicas": 0, "replicas": 2},
     ]
-    assert observed["model_labels"] == [
+    assert observed.labels == [
         {"name": "canary", "version": 4, "state": "LOADING", "appliedVersion": 3},
         {"name": "stable", "version": 3, "state": "AVAILABLE", "appliedVersion": 3},
     ]
-    assert observed["expected_versions"] == (3, 4)
+    assert observed.expected_versions == (3, 4)
 
 
 # --- which load errors still count ------------------------------------------------------------------------
@@ -275,8 +274,9 @@ def test_a_failed_version_counts_until_a_newer_one_is_available() -> None:
     assert current_failure(spec, broken, summary(broken, 2))
     fixed = failed(2, (1, "AVAILABLE"), (3, "AVAILABLE"))
     assert not current_failure(spec, fixed, summary(fixed, 2))
-    observed = model_observations(md(), spec, fixed, [])
-    entry = observed["model_versions"][1]
+    observed = model_observations(spec, fixed, LabelPlan())
+    assert observed.versions is not None
+    entry = observed.versions[1]
     assert "error" not in entry and entry["lastError"] == "on pod a: NOT_FOUND: no SavedModel"
     loading = failed(2, (1, "AVAILABLE"), (3, "LOADING"))
     assert current_failure(spec, loading, summary(loading, 2))

@@ -13,7 +13,8 @@ import yaml
 
 from modeldeploy import reasons
 from modeldeploy.reasons import ConditionType, Phase
-from modeldeploy.status import Observed, compute_status, status_changed, status_patch
+from modeldeploy.status import Observed, compute_status
+from modeldeploy.statuspatch import status_changed, status_patch
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)

@@ -142,3 +142,58 @@ def test_the_controller_queues_first_sights_as_background_and_new_generations_as
         ]
     )
     assert seen == {A: Priority.BACKGROUND, B: Priority.EDIT}
+
+
+# --- retries and timers -----------------------------------------------------------------------------------
+
+
+def test_retries_back_off_exponentially_up_to_the_cap_and_forget_starts_over() -> None:
+    async def go() -> tuple[list[float], float]:
+        queue = WorkQueue()
+        delays = [queue.add_rate_limited(A, base=0.5, cap=3.0) for _ in range(5)]
+        queue.forget(A)
+        again = queue.add_rate_limited(A, base=0.5, cap=3.0)
+        queue.cancel_timers()
+        return delays, again
+
+    delays, again = asyncio.run(go())
+    assert delays == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert again == 0.5
+
+
+def test_backoff_is_per_key() -> None:
+    async def go() -> tuple[float, float]:
+        queue = WorkQueue()
+        queue.add_rate_limited(A)
+        queue.add_rate_limited(A)
+        other = queue.add_rate_limited(B)
+        third = queue.add_rate_limited(A)
+        queue.cancel_timers()
+        return other, third
+
+    assert asyncio.run(go()) == (0.5, 2.0)
+
+
+def test_a_delayed_add_queues_the_key_once_when_due() -> None:
+    async def go() -> tuple[int, list[tuple[str, str]]]:
+        queue = WorkQueue()
+        queue.add_after(A, 0)
+        queue.add_after(A, 0)  # replaces the first timer: one entry, not two
+        key = await asyncio.wait_for(queue.get(), 5)
+        queue.done(key)
+        return len(queue), [key]
+
+    assert asyncio.run(go()) == (0, [A])
+
+
+def test_cancelled_timers_never_queue_their_key() -> None:
+    async def go() -> int:
+        queue = WorkQueue()
+        queue.add_after(A, 0)
+        queue.cancel_timers()
+        # Due at the same moment as A's: a timer still armed would fire in the same loop turn as B's.
+        queue.add_after(B, 0)
+        await asyncio.wait_for(queue.get(), 5)
+        return len(queue)
+
+    assert asyncio.run(go()) == 0

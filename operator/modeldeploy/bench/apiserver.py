@@ -6,6 +6,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from modeldeploy.api import CHILD_KINDS, EVENT, MD_PLURAL
+
 # (verb, resource, subresource) -> requests, as the API server counts them (verbs are upper case: GET,
 # LIST, WATCH, POST, PUT, PATCH, APPLY for server-side apply, DELETE, ...).
 RequestKey = tuple[str, str, str]
@@ -13,18 +15,7 @@ Requests = Counter[RequestKey]
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
 # Everything the operator reads or writes; pods are the controllers' and KWOK's, leases the nodes'.
-OPERATOR_RESOURCES = frozenset(
-    {
-        "modeldeployments",
-        "configmaps",
-        "services",
-        "deployments",
-        "horizontalpodautoscalers",
-        "poddisruptionbudgets",
-        "networkpolicies",
-        "events",
-    }
-)
+OPERATOR_RESOURCES = frozenset({MD_PLURAL, EVENT.plural, *(kind.plural for kind in CHILD_KINDS)})
 # Never counted as the operator's idle writes: node heartbeats and Kopf's peering records.
 COORDINATION_RESOURCES = frozenset({"leases", "kopfpeerings", "clusterkopfpeerings"})
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.kube import KubeClient, object_path
-from modeldeploy.reconcile import applied_labels
+from modeldeploy.versionlabels import applied_labels
 
 KINDS = ("label", "runtime")
 POLL_SECONDS = 0.05

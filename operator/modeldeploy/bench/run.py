@@ -1,3 +1,4 @@
+# Over 300 lines: the benchmark's phases in run order; pure parts: report, apiserver, edits.
 """`modeldeploy bench`: the operator against a direct client, on fresh local clusters it starts itself.
 
 Per N (``--count``, or each of ``--counts``), on two fresh clusters of the same size, so that neither
@@ -34,15 +35,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modeldeploy import metrics
+from modeldeploy.api import MD_API_VERSION, MD_KIND
 from modeldeploy.bench import apiserver, edits, procstat, report
 from modeldeploy.bench.apiserver import Requests
 from modeldeploy.config import OperatorConfig, load_config
-from modeldeploy.desired import build_children
-from modeldeploy.kube import MD_API_VERSION, MD_KIND, RESOURCES, Credentials, KubeClient, object_path
+from modeldeploy.kube import RESOURCES, Credentials, KubeClient, object_path
 from modeldeploy.localcluster import LocalCluster, NodeSpec
 from modeldeploy.localcluster.binaries import project_root
 from modeldeploy.localcluster.operator_process import OperatorProcess
-from modeldeploy.spec import parse_spec
+from modeldeploy.plan import plan_for
 
 OPERATOR_NS = "bench-operator"
 DIRECT_NS = "bench-direct"
@@ -66,8 +67,10 @@ def model(index: int, namespace: str) -> dict[str, Any]:
 
 
 def rendered(md: Mapping[str, Any], config: OperatorConfig) -> list[dict[str, Any]]:
-    meta = md["metadata"]
-    return build_children(parse_spec(meta["name"], meta["namespace"], md["spec"], config), config)
+    planned = plan_for(md, config)  # the operator's own plan (no uid: no owner reference)
+    if planned.spec_error is not None:
+        raise planned.spec_error
+    return list(planned.apply)
 
 
 def node_pool(count: int) -> list[NodeSpec]:

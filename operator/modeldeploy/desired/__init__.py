@@ -10,10 +10,9 @@ from typing import Any
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.autoscaler import build_autoscaler
 from modeldeploy.desired.configmap import build_configmap, models_config_text
-from modeldeploy.desired.deployment import GRPC_PORT, HTTP_PORT, build_deployment, image_ref
+from modeldeploy.desired.deployment import build_deployment, image_ref
 from modeldeploy.desired.disruption import build_disruption_budget
 from modeldeploy.desired.labels import (
-    MODEL_DEPLOYMENT_LABEL,
     RESTART_HASH_ANNOTATION,
     child_labels,
     selector_labels,
@@ -26,9 +25,6 @@ from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
 
 __all__ = [
-    "GRPC_PORT",
-    "HTTP_PORT",
-    "MODEL_DEPLOYMENT_LABEL",
     "RESTART_HASH_ANNOTATION",
     "build_autoscaler",
     "build_children",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from modeldeploy.api import DEPLOYMENT, HORIZONTAL_POD_AUTOSCALER
 from modeldeploy.config import OperatorConfig, RequestRateProvider
 from modeldeploy.desired.labels import object_meta
 from modeldeploy.spec import Autoscaling, ModelDeploymentSpec
@@ -60,7 +61,7 @@ def build_autoscaler(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[st
         )
     metrics.extend(copy.deepcopy([dict(m) for m in a.metrics]))
     spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": md.name},
+        "scaleTargetRef": {"apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind, "name": md.name},
         "minReplicas": a.min_replicas,
         "maxReplicas": a.max_replicas,
         "metrics": metrics,
@@ -69,8 +70,8 @@ def build_autoscaler(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[st
     if behavior is not None:
         spec["behavior"] = behavior
     return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
+        "apiVersion": HORIZONTAL_POD_AUTOSCALER.api_version,
+        "kind": HORIZONTAL_POD_AUTOSCALER.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": spec,
     }

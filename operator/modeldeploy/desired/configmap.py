@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from modeldeploy.api import CONFIGMAP
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.labels import object_meta
 from modeldeploy.desired.storage import model_base_path
@@ -62,8 +63,8 @@ def build_configmap(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str
     if md.runtime.batching is not None:
         data[BATCHING_CONFIG] = batching_config_text(md.runtime.batching)
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
+        "apiVersion": CONFIGMAP.api_version,
+        "kind": CONFIGMAP.kind,
         "metadata": object_meta(md.name, md.namespace, configmap_name(md.name)),
         "data": data,
     }

@@ -7,6 +7,7 @@ import hashlib
 import json
 from typing import Any
 
+from modeldeploy.api import DEPLOYMENT, GRPC_PORT, HTTP_PORT
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired import storage
 from modeldeploy.desired.configmap import (
@@ -21,8 +22,6 @@ from modeldeploy.desired.labels import RESTART_HASH_ANNOTATION, child_labels, ob
 from modeldeploy.names import configmap_name
 from modeldeploy.spec import ModelDeploymentSpec
 
-GRPC_PORT = 8500
-HTTP_PORT = 8501
 CONTAINER_NAME = "tfserving"
 CONFIG_VOLUME = "config"
 # Large models can take many minutes to load; the ports open only once loading is done.
@@ -198,8 +197,8 @@ def build_deployment(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[st
     if md.autoscaling is None:  # with autoscaling the HPA owns the count; writing it would fight the HPA
         spec["replicas"] = md.replicas
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "apiVersion": DEPLOYMENT.api_version,
+        "kind": DEPLOYMENT.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": spec,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import POD_DISRUPTION_BUDGET
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.labels import object_meta, selector_labels
 from modeldeploy.spec import ModelDeploymentSpec
@@ -14,8 +15,8 @@ def build_disruption_budget(md: ModelDeploymentSpec, config: OperatorConfig) -> 
     if md.wanted_replicas() <= 1:
         return None
     return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
+        "apiVersion": POD_DISRUPTION_BUDGET.api_version,
+        "kind": POD_DISRUPTION_BUDGET.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": {
             # maxUnavailable (not minAvailable) keeps working whatever the current replica count.

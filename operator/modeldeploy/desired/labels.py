@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-MODEL_DEPLOYMENT_LABEL = "serving.modeldeploy.io/model-deployment"
+from modeldeploy.api import MANAGED_BY, MANAGED_BY_LABEL, SELECTOR_LABEL
+
 RESTART_HASH_ANNOTATION = "serving.modeldeploy.io/restart-hash"
 # Pod template annotations that change whenever the pods must be replaced: ours (every spec change that
 # restarts TF Serving) and `kubectl rollout restart`'s. A pod carrying the template's values of these runs
@@ -13,9 +14,8 @@ TEMPLATE_IDENTITY_ANNOTATIONS = (RESTART_HASH_ANNOTATION, "kubectl.kubernetes.io
 
 
 def selector_labels(name: str) -> dict[str, str]:
-    """The pod selector: one label only, so that changing any other label never orphans pods
-    (a Deployment's selector is immutable)."""
-    return {MODEL_DEPLOYMENT_LABEL: name}
+    """The pod selector (api.SELECTOR_LABEL)."""
+    return {SELECTOR_LABEL: name}
 
 
 def selector_string(name: str) -> str:
@@ -27,7 +27,7 @@ def child_labels(name: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "tfserving",
         "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/managed-by": "modeldeploy",
+        MANAGED_BY_LABEL: MANAGED_BY,
         "app.kubernetes.io/component": "model-server",
         **selector_labels(name),
     }

@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from modeldeploy.api import GRPC_PORT, HTTP_PORT, NETWORK_POLICY
 from modeldeploy.config import OperatorConfig
-from modeldeploy.desired.deployment import GRPC_PORT, HTTP_PORT
 from modeldeploy.desired.labels import object_meta, selector_labels
 from modeldeploy.spec import ModelDeploymentSpec
 
@@ -39,8 +39,8 @@ def build_network_policy(md: ModelDeploymentSpec, config: OperatorConfig) -> dic
     if ingress:  # no rules: all ingress denied (the API server drops an empty list, so leave it out)
         spec["ingress"] = ingress
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
+        "apiVersion": NETWORK_POLICY.api_version,
+        "kind": NETWORK_POLICY.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": spec,
     }

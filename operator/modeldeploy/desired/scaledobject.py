@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import DEPLOYMENT, SCALED_OBJECT
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired.autoscaler import scale_down_behavior, uses_keda
 from modeldeploy.desired.labels import object_meta
 from modeldeploy.quantity import parse_quantity
 from modeldeploy.spec import ModelDeploymentSpec
 
-KEDA_API_VERSION = "keda.sh/v1alpha1"
-# How often KEDA asks Prometheus while at zero replicas (it is the wake-up latency floor), and how long
-# the rate must stay at zero before the last replica goes: KEDA's own defaults (30 s and 300 s).
-POLLING_INTERVAL_SECONDS = 30
+# How long the model must stay idle before the last replica goes: KEDA's own default.
 DEFAULT_COOLDOWN_SECONDS = 300
 
 
@@ -30,37 +28,49 @@ def plain_decimal(quantity: str) -> str:
     return format(value.normalize(), "f")
 
 
-def request_rate_query(md: ModelDeploymentSpec, config: OperatorConfig) -> str:
-    return config.request_rate.query.format(namespace=md.namespace, name=md.name, model=md.model.name)
+def request_rate_query(md: ModelDeploymentSpec, template: str) -> str:
+    return template.format(namespace=md.namespace, name=md.name, model=md.model.name)
+
+
+def prometheus_trigger(address: str, query: str, threshold: str, activation: str) -> dict[str, Any]:
+    return {
+        "type": "prometheus",
+        # KEDA reads threshold and activationThreshold with strconv.ParseFloat: plain decimals only.
+        "metadata": {
+            "serverAddress": address,
+            "query": query,
+            "threshold": threshold,
+            "activationThreshold": activation,
+        },
+    }
 
 
 def build_scaled_object(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, Any] | None:
     a = md.autoscaling
     if a is None or a.requests_per_second is None or not uses_keda(md, config):
         return None
-    triggers: list[dict[str, Any]] = [
-        {
-            "type": "prometheus",
-            "metadata": {
-                "serverAddress": str(config.request_rate.prometheus_address),
-                "query": request_rate_query(md, config),
-                # Per replica: KEDA's HPA metric target is an AverageValue of this. KEDA reads it with
-                # strconv.ParseFloat, so a quantity such as "500m" goes in as "0.5".
-                "threshold": plain_decimal(a.requests_per_second),
-                # Any request at all wakes a model scaled to zero.
-                "activationThreshold": "0",
-            },
-        }
-    ]
+    rate = config.request_rate
+    address = str(rate.prometheus_address)
+    # Per replica: KEDA's HPA metric target is an AverageValue of the threshold ("500m" goes in as "0.5").
+    threshold = plain_decimal(a.requests_per_second)
+    # Idle at or below the background of probes and status polls that TF Serving counts too.
+    idle = plain_decimal(str(rate.idle_requests_per_second))
+    triggers = [prometheus_trigger(address, request_rate_query(md, rate.query), threshold, idle)]
+    if rate.activation_query is not None:
+        # The same traffic counted in front of TF Serving: it exists with zero pods, so any request there
+        # wakes the model (KEDA is active while any trigger is).
+        triggers.append(
+            prometheus_trigger(address, request_rate_query(md, rate.activation_query), threshold, "0")
+        )
     if a.target_cpu_utilization is not None:
         triggers.append(
             {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(a.target_cpu_utilization)}}
         )
     spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": md.name},
+        "scaleTargetRef": {"apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind, "name": md.name},
         "minReplicaCount": a.min_replicas,
         "maxReplicaCount": a.max_replicas,
-        "pollingInterval": POLLING_INTERVAL_SECONDS,
+        "pollingInterval": rate.polling_interval_seconds,
         "cooldownPeriod": (
             DEFAULT_COOLDOWN_SECONDS
             if a.scale_down_stabilization_seconds is None
@@ -72,8 +82,8 @@ def build_scaled_object(md: ModelDeploymentSpec, config: OperatorConfig) -> dict
     if behavior is not None:
         spec["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": behavior}}
     return {
-        "apiVersion": KEDA_API_VERSION,
-        "kind": "ScaledObject",
+        "apiVersion": SCALED_OBJECT.api_version,
+        "kind": SCALED_OBJECT.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": spec,
     }

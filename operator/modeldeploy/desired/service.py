@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modeldeploy.api import GRPC_PORT, HTTP_PORT, SERVICE
 from modeldeploy.config import OperatorConfig
-from modeldeploy.desired.deployment import GRPC_PORT, HTTP_PORT
 from modeldeploy.desired.labels import object_meta, selector_labels
 from modeldeploy.spec import ModelDeploymentSpec
 
@@ -17,8 +17,8 @@ def build_service(md: ModelDeploymentSpec, config: OperatorConfig) -> dict[str, 
         {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
     ]
     return {
-        "apiVersion": "v1",
-        "kind": "Service",
+        "apiVersion": SERVICE.api_version,
+        "kind": SERVICE.kind,
         "metadata": object_meta(md.name, md.namespace),
         "spec": {"type": "ClusterIP", "selector": selector_labels(md.name), "ports": ports},
     }

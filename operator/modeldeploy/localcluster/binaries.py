@@ -35,8 +35,8 @@ def project_root() -> Path:
 # to what tools/build.sh puts into the bin directory for it.
 OPTIONAL_TOOLS: dict[str, tuple[str, ...]] = {
     "metrics-server": ("metrics-server", "kwok-crds"),
-    "promtool": ("promtool",),
-    "prometheus": ("prometheus",),
+    "promtool": ("promtool", "prometheus"),
+    "prometheus": ("prometheus", "promtool"),
     "keda": ("keda-operator", "keda-adapter", "keda-crds"),
     "keda-crds": ("keda-crds",),
 }

@@ -1,3 +1,4 @@
+# Over 300 lines: one control plane's start-up in dependency order; parts in pki/process/nodes.
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager, scheduler, KWOK."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeldeploy.localcluster import resourcemetrics
+from modeldeploy.localcluster import keda, prometheus, resourcemetrics
 from modeldeploy.localcluster.binaries import bin_dir, ensure_binaries, kubectl_path
 from modeldeploy.localcluster.nodes import NodeSpec, default_pool, node_manifest
 from modeldeploy.localcluster.pki import FRONT_PROXY_CLIENT_NAME, Pki, create_pki
@@ -45,6 +46,12 @@ class Ports:
     apiserver: int = field(default_factory=free_port)
     kwok: int = field(default_factory=free_port)
     metrics_server: int = field(default_factory=free_port)
+    prometheus: int = field(default_factory=free_port)
+    keda_grpc: int = field(default_factory=free_port)
+    keda_adapter: int = field(default_factory=free_port)
+    keda_metrics: int = field(default_factory=free_port)
+    keda_health: int = field(default_factory=free_port)
+    keda_adapter_metrics: int = field(default_factory=free_port)
 
 
 class LocalCluster:
@@ -58,6 +65,9 @@ class LocalCluster:
         controller_manager_args: Sequence[str] = (),
         kwok_stages: Path | None = None,
         resource_metrics: bool = False,
+        prometheus: bool = False,
+        prometheus_targets: Sequence[str] = (),
+        keda: bool = False,
         emulate_tfserving: bool = False,
         unpullable_images: Sequence[str] = (),
         backoff_scale: float = 1.0,
@@ -72,6 +82,12 @@ class LocalCluster:
         # metrics-server and KWOK's simulated usage (`kubectl top`, CPU autoscaling); off unless asked
         # for, so that clusters which do not autoscale neither build nor run metrics-server.
         self.resource_metrics = resource_metrics
+        # A Prometheus server scraping the TF Serving pods (prometheus.py) and any extra host:port
+        # targets, and KEDA's operator and metrics adapter (keda.py) with its CRDs: request-rate
+        # autoscaling. Off unless asked for, like metrics-server.
+        self.prometheus = prometheus
+        self.prometheus_targets = tuple(prometheus_targets)
+        self.keda = keda
         # TF Serving pods run emulated servers in the pod farm (podfarm.py), bound to loopback addresses:
         # pod IP 10.244.a.b listens on <loopback_net>.a.b. A random /16 of 127.0.0.0/8 per cluster keeps
         # clusters of parallel test sessions apart.
@@ -89,6 +105,10 @@ class LocalCluster:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def prometheus_address(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -163,6 +183,10 @@ class LocalCluster:
     def _start_once(self, timeout: float) -> None:
         if self.resource_metrics:
             ensure_binaries("metrics-server")
+        if self.prometheus:
+            ensure_binaries("prometheus")
+        if self.keda:
+            ensure_binaries("keda")
         deadline = time.monotonic() + timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.pki is None:
@@ -178,10 +202,17 @@ class LocalCluster:
         self.wait_for_nodes_ready([node.name for node in self.nodes], deadline - time.monotonic())
         if self.resource_metrics:
             self.start_metrics_server(deadline - time.monotonic())
+        if self.prometheus:
+            self.start_prometheus(deadline - time.monotonic())
+        if self.keda:
+            self.start_keda(deadline - time.monotonic())
 
     def stop(self) -> None:
         # Controllers first so they do not log a storm of connection errors while the API server goes.
         for name in (
+            "keda-adapter",
+            "keda-operator",
+            "prometheus",
             "metrics-server",
             "pod-farm",
             "kwok",
@@ -207,8 +238,9 @@ class LocalCluster:
 
     # -- components ----------------------------------------------------------------------------------
 
-    def _component(self, name: str, argv: list[str]) -> Component:
-        component = Component(name=name, argv=argv, log_path=self.workdir / "logs" / f"{name}.log")
+    def _component(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Component:
+        log_path = self.workdir / "logs" / f"{name}.log"
+        component = Component(name=name, argv=argv, log_path=log_path, env=env)
         self.components[name] = component
         component.start()
         return component
@@ -346,7 +378,17 @@ class LocalCluster:
     def operator_config(self) -> dict[str, Any]:
         """Operator configuration this cluster needs: pod IPs map onto its loopback network, where the
         emulated pods listen (and where, without emulation, nothing does: polls are refused at once)."""
-        return {"modelStatus": {"addressMap": {POD_CIDR: self.loopback_net}}}
+        config: dict[str, Any] = {"modelStatus": {"addressMap": {POD_CIDR: self.loopback_net}}}
+        if self.keda:
+            # Request-rate autoscaling through this cluster's KEDA, on its Prometheus.
+            if not self.prometheus:
+                raise ValueError(
+                    "LocalCluster(keda=True) scales on request rate read from Prometheus: add prometheus=True"
+                )
+            config["autoscaling"] = {
+                "requestRate": {"provider": "keda", "prometheusAddress": self.prometheus_address}
+            }
+        return config
 
     def start_pod_farm(self) -> None:
         assert self.pki is not None
@@ -401,6 +443,63 @@ class LocalCluster:
             lambda: self.kubectl("get", "--raw", PODS_METRICS_PATH, check=False).returncode == 0,
             deadline - time.monotonic(),
             "serving metrics.k8s.io through kube-apiserver",
+        )
+
+    def start_prometheus(self, timeout: float = 60) -> None:
+        """Prometheus discovering the TF Serving pods through this API server (see prometheus.py)."""
+        assert self.pki is not None
+        config = self.workdir / "prometheus.yml"
+        scrape = prometheus.scrape_config(
+            self.server,
+            self.pki.ca_cert,
+            self.pki.admin_cert,
+            self.pki.admin_key,
+            POD_CIDR,
+            self.loopback_net,
+            self.prometheus_targets,
+        )
+        config.write_text(json.dumps(scrape, indent=2) + "\n")
+        argv = prometheus.prometheus_args(
+            bin_dir() / "prometheus", config, self.workdir / "prometheus-data", self.ports.prometheus
+        )
+        server = self._component("prometheus", argv)
+        server.wait_until(lambda: prometheus.ready(self.prometheus_address), timeout, "ready")
+
+    def start_keda(self, timeout: float = 90) -> None:
+        """KEDA's CRDs, operator and metrics adapter; ready once external.metrics.k8s.io answers."""
+        assert self.pki is not None
+        deadline = time.monotonic() + max(timeout, 1)
+        self.install_crds(bin_dir() / "keda-crds", timeout)
+        certs = keda.cert_dir(self.pki, self.workdir / "keda-certs")
+        self.apply_objects(keda.api_objects(self.ports.keda_adapter, self.pki.ca_cert.read_bytes()))
+        env = keda.environment(self.kubeconfig)
+        ports = self.ports
+        operator = self._component(
+            "keda-operator",
+            keda.operator_args(
+                bin_dir() / "keda-operator", certs, ports.keda_grpc, ports.keda_metrics, ports.keda_health
+            ),
+            env,
+        )
+        operator.wait_until(
+            lambda: _http_ok(f"http://127.0.0.1:{ports.keda_health}/readyz"), deadline - time.monotonic()
+        )
+        adapter = self._component(
+            "keda-adapter",
+            keda.adapter_args(
+                bin_dir() / "keda-adapter",
+                self.kubeconfig,
+                certs,
+                ports.keda_adapter,
+                ports.keda_grpc,
+                ports.keda_adapter_metrics,
+            ),
+            env,
+        )
+        adapter.wait_until(
+            lambda: self.kubectl("get", "--raw", keda.EXTERNAL_METRICS_PATH, check=False).returncode == 0,
+            deadline - time.monotonic(),
+            "serving external.metrics.k8s.io through kube-apiserver",
         )
 
     def restart_component(self, name: str, timeout: float = 60) -> None:

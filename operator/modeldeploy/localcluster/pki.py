@@ -113,3 +113,19 @@ def create_pki(directory: Path, service_ip: str) -> Pki:
         loopback_serving_cert=directory / "loopback.crt",
         loopback_serving_key=directory / "loopback.key",
     )
+
+
+def mutual_tls_cert(pki: Pki, name: str, dns_names: tuple[str, ...]) -> tuple[Path, Path]:
+    """A certificate (and key) for a loopback process that is both a TLS server and a TLS client with the
+    same identity, signed by the cluster CA: KEDA's operator and adapter use one pair for their mutual-TLS
+    gRPC link. Returns (certificate, key) in the PKI directory."""
+    directory = pki.ca_cert.parent
+    sans = ",".join(["IP:127.0.0.1", "DNS:localhost", *(f"DNS:{d}" for d in dns_names)])
+    _signed_cert(
+        directory,
+        name,
+        f"/CN={name}",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        f"extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={sans}\n",
+    )
+    return directory / f"{name}.crt", directory / f"{name}.key"

@@ -1,3 +1,4 @@
+# Over 300 lines: the pod farm's watch loop and per-pod server lifecycle (view: podview.py).
 """The pod farm: one emulated tensorflow_model_server per running ModelDeployment pod, in one process.
 
 It plays the kubelet's container runtime for the local cluster: it lists and watches the pods and
@@ -28,15 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modeldeploy.api import SELECTOR_LABEL
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
-from modeldeploy.informer import Informer, Key, Resource, Store, slim
+from modeldeploy.informer import Informer, Resource
 from modeldeploy.kube import ApiError, Credentials, KubeClient
 from modeldeploy.localcluster import stages
 from modeldeploy.localcluster.podview import PodView, pod_view
 from modeldeploy.localcluster.tfserving.server import EmulatedModelServer, ServerExit
 from modeldeploy.localcluster.tfserving.store import ModelStore, VersionSpec
 from modeldeploy.modelstate import translate_address
+from modeldeploy.store import Key, Store, slim
 
 log = logging.getLogger("modeldeploy.podfarm")
 
@@ -232,7 +234,7 @@ def labelled_owner(obj: Mapping[str, Any]) -> Key | None:
     """Every pod with the ModelDeployment label runs TF Serving here, a copied Deployment's pods too
     (a kubelet runs whatever is scheduled); grouped by that label."""
     meta = obj.get("metadata") or {}
-    owner = (meta.get("labels") or {}).get(MODEL_DEPLOYMENT_LABEL)
+    owner = (meta.get("labels") or {}).get(SELECTOR_LABEL)
     return (str(meta.get("namespace")), str(owner)) if meta.get("namespace") and owner else None
 
 

@@ -143,7 +143,16 @@ def metrics_server_args(
 
 
 def metrics_api_objects(port: int, ca_bundle_pem: bytes) -> list[dict[str, Any]]:
-    """The APIService that registers metrics.k8s.io with the aggregator, and the Service it points at.
+    """The APIService that registers metrics.k8s.io with the aggregator, and the Service it points at."""
+    return aggregated_api_objects(
+        "metrics.k8s.io", "v1beta1", "metrics-server", "kube-system", port, ca_bundle_pem
+    )
+
+
+def aggregated_api_objects(
+    group: str, version: str, service: str, namespace: str, port: int, ca_bundle_pem: bytes
+) -> list[dict[str, Any]]:
+    """An APIService registering ``group/version`` with the aggregator, and the Service it points at.
 
     The Service is an ExternalName for localhost: kube-apiserver resolves such a Service to its
     external name and port (k8s.io/apiserver pkg/util/proxy ResolveCluster), so a process on the host
@@ -153,7 +162,7 @@ def metrics_api_objects(port: int, ca_bundle_pem: bytes) -> list[dict[str, Any]]
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+            "metadata": {"name": service, "namespace": namespace},
             "spec": {
                 "type": "ExternalName",
                 "externalName": "localhost",
@@ -163,13 +172,13 @@ def metrics_api_objects(port: int, ca_bundle_pem: bytes) -> list[dict[str, Any]]
         {
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
-            "metadata": {"name": METRICS_API_SERVICE},
+            "metadata": {"name": f"{version}.{group}"},
             "spec": {
-                "group": "metrics.k8s.io",
-                "version": "v1beta1",
+                "group": group,
+                "version": version,
                 "groupPriorityMinimum": 100,
                 "versionPriority": 100,
-                "service": {"name": "metrics-server", "namespace": "kube-system", "port": port},
+                "service": {"name": service, "namespace": namespace, "port": port},
                 "caBundle": base64.b64encode(ca_bundle_pem).decode(),
             },
         },

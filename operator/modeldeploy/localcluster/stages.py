@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from modeldeploy.desired.labels import MODEL_DEPLOYMENT_LABEL
+from modeldeploy.api import SELECTOR_LABEL
 
 STATE_ANNOTATION = "sim.modeldeploy.io/tfserving"
 RESTARTS_ANNOTATION = "sim.modeldeploy.io/restarts"
@@ -32,8 +32,8 @@ EXIT_CODE_ANNOTATION = "sim.modeldeploy.io/exit-code"
 EXIT_MESSAGE_ANNOTATION = "sim.modeldeploy.io/exit-message"
 SERVING, STARTING, CRASHLOOP = "serving", "starting", "crashloop"
 
-_MD_POD = {"key": f'.metadata.labels["{MODEL_DEPLOYMENT_LABEL}"]', "operator": "Exists"}
-_NOT_MD_POD = {"key": f'.metadata.labels["{MODEL_DEPLOYMENT_LABEL}"]', "operator": "DoesNotExist"}
+_MD_POD = {"key": f'.metadata.labels["{SELECTOR_LABEL}"]', "operator": "Exists"}
+_NOT_MD_POD = {"key": f'.metadata.labels["{SELECTOR_LABEL}"]', "operator": "DoesNotExist"}
 _NOT_DELETING = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
 _NO_IP = {"key": ".status.podIP", "operator": "DoesNotExist"}
 

@@ -1,3 +1,4 @@
+# Over 300 lines: one emulated model server, main.cc and server.cc step by step.
 """One emulated tensorflow_model_server process: main() and Server::BuildAndStart in their order.
 
 Follows tensorflow_serving/model_servers/main.cc (flags, the exit codes and what is printed) and
