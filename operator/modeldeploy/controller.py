@@ -16,6 +16,7 @@ from modeldeploy.kube import KubeClient
 from modeldeploy.modelstate import ModelPoller
 from modeldeploy.names import child_name
 from modeldeploy.plan import ChildKey, Children
+from modeldeploy.reasons import ConditionType
 from modeldeploy.reconcile import reconcile
 from modeldeploy.store import Store, controller_of, controller_ref, pod_owner, slim, slim_pod
 from modeldeploy.workqueue import Key, Priority, WorkQueue
@@ -27,6 +28,8 @@ CONFLICT_RETRY_CAP_SECONDS = 60.0
 # A reconcile that applied children leaves status to the reconcile their watch events trigger; this
 # follow-up makes sure status is written even if no event arrives (an apply that changed nothing).
 STATUS_FOLLOW_UP_SECONDS = 2.0
+# How long a reconcile waits for the model's first model-status answer at most (see _awaits_first_answer).
+FIRST_ANSWER_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Controller:
     synced: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     poller: ModelPoller | None = None
+    _first_answer_deadlines: dict[Key, float] = field(default_factory=dict)
 
     def pods_of(self, key: Key) -> list[Mapping[str, Any]]:
         return self.caches.pods.get(key)
@@ -135,6 +139,7 @@ class Controller:
         if body is None:
             self.caches.models.pop(key, None)
             self.queue.forget(key)
+            self._first_answer_deadlines.pop(key, None)
             if self.poller is not None:
                 self.poller.changed(key)
             return
@@ -179,9 +184,30 @@ class Controller:
                 metrics.WORKERS_BUSY.dec()
                 self.queue.done(key)
 
+    def _awaits_first_answer(self, key: Key, md: Mapping[str, Any]) -> bool:
+        """Whether to leave this reconcile to the model's first model-status answer, which the poller
+        enqueues. A status computed before it has nothing to say about the model: where the status shows
+        the model's state (after a start, every model's), it would drop status.model's versions and the
+        ModelLoaded condition, and the answer bring them back, two writes per model. Waits
+        FIRST_ANSWER_WAIT_SECONDS at most (a poll that fails for a bug never answers)."""
+        if self.poller is None or not shows_model_state(md) or not self.poller.awaits_first_answer(key):
+            self._first_answer_deadlines.pop(key, None)
+            return False
+        now = time.monotonic()
+        deadline = self._first_answer_deadlines.get(key)
+        if deadline is None:
+            self._first_answer_deadlines[key] = now + FIRST_ANSWER_WAIT_SECONDS
+            self.queue.add_after(key, FIRST_ANSWER_WAIT_SECONDS)
+            return True
+        return now < deadline
+
     async def process(self, key: Key) -> None:
         md = self.caches.models.get(key)
-        if md is None or md.get("metadata", {}).get("deletionTimestamp"):
+        if (
+            md is None
+            or md.get("metadata", {}).get("deletionTimestamp")
+            or self._awaits_first_answer(key, md)
+        ):
             return
         started = time.monotonic()
         try:
@@ -245,6 +271,16 @@ class Controller:
                     "duration_ms": round(duration * 1000, 1),
                 },
             )
+
+
+def shows_model_state(md: Mapping[str, Any]) -> bool:
+    """Whether the status holds what TF Serving said about the model (status.py: model.versions, and
+    the ModelLoaded condition)."""
+    status = md.get("status") or {}
+    conditions = status.get("conditions") or ()
+    return "versions" in (status.get("model") or {}) or any(
+        c.get("type") == ConditionType.MODEL_LOADED for c in conditions
+    )
 
 
 def _generation(md: Mapping[str, Any] | None) -> object:

@@ -5,12 +5,15 @@ ModelDeployment controls.
   env, metrics), which only the API server fully validates. Such children are applied as a server-side
   dry run before anything is written, so a spec the API server refuses creates nothing and is reported
   as InvalidSpec naming the ModelDeployment's own field.
-- Ownership: before a child is created, its name is looked up (the cache holds only our labelled
-  children); an object there that this ModelDeployment does not control is left as it is and the
-  conflict is reported. Every update names the uid of the child it means, and the API server refuses
-  to change a uid, so an object re-created under the name by someone else is never taken over either.
+- Ownership: a child is created with a create-only apply, which the API server refuses atomically when
+  an object of that name exists (kube.py). Only then is the name looked up: an object there that this
+  ModelDeployment does not control is left as it is and the conflict is reported; one it controls that
+  was missing from the cache (which holds only our labelled children) is updated instead. Every update
+  names the uid of the child it means, and the API server refuses to change a uid, so an object
+  re-created under the name by someone else is never taken over either.
 - Dependencies: nothing is created that depends on a child that could not be written (no Deployment
-  without its ConfigMap, no HPA or PDB without the Deployment).
+  without its ConfigMap, no HPA or PDB without the Deployment): a child waits for the round after the
+  create of what it depends on.
 - Other writers: list items another writer added (or re-keyed) are removed by replacing that list.
 """
 
@@ -33,8 +36,8 @@ from modeldeploy.store import controller_ref
 Obj = Mapping[str, Any]
 
 # Written one round after another: the pods mount the ConfigMap, and the NetworkPolicy guards them, so
-# both go first. The HPA and PDB need not wait for the Deployment: its name is known to be free or ours
-# by then (see _claim).
+# both go first. The HPA and PDB need not wait for a Deployment that exists already; one being created
+# may turn out to be someone else's, so they then wait for its create (write_rounds).
 # (Both, and which kinds are dry-run first, are the child-kind registry's: api.py.)
 ROUNDS: tuple[tuple[str, ...], ...] = tuple(
     tuple(kind.kind for kind in CHILD_KINDS if kind.apply_round == number)
@@ -75,6 +78,20 @@ def dependents(kind: str, wanted: Sequence[str]) -> list[str]:
             if other in wanted and any(d == kind or d in found for d in DEPENDS_ON.get(other, ())):
                 found.append(other)
     return found
+
+
+def write_rounds(writable: Mapping[str, bool]) -> list[list[str]]:
+    """The kinds to write (each mapped to whether it is created), round after round: in ROUNDS order,
+    a kind not named there last, and a kind that depends on one created in the same round one round
+    after it (until that create succeeds, its name may be someone else's)."""
+    named = {kind for round_kinds in ROUNDS for kind in round_kinds}
+    rounds: list[list[str]] = []
+    for round_kinds in (*ROUNDS, tuple(kind for kind in writable if kind not in named)):
+        now = [kind for kind in round_kinds if kind in writable]
+        created = {kind for kind in now if writable[kind]}
+        later = [kind for kind in now if created.intersection(DEPENDS_ON.get(kind, ()))]
+        rounds += [group for group in ([k for k in now if k not in later], later) if group]
+    return rounds
 
 
 def conflict_message(obj: Obj, existing: Obj, wanted: Sequence[str]) -> str:
@@ -133,31 +150,6 @@ def _with_uid(obj: Obj, live: Obj | None) -> dict[str, Any]:
     return {**obj, "metadata": {**obj["metadata"], "uid": live["metadata"]["uid"]}}
 
 
-async def _claim(
-    drifted: dict[str, tuple[Obj, Obj | None]], md: Obj, client: KubeClient, wanted: Sequence[str]
-) -> dict[str, str]:
-    """Look up each child about to be created (the cache holds only our labelled children); returns the
-    conflicts by kind. A child that is ours but was missing from the cache is updated instead."""
-    creating = [(kind, obj) for kind, (obj, live) in drifted.items() if live is None]
-    found = await asyncio.gather(
-        *(
-            client.get(
-                obj["apiVersion"], kind, obj["metadata"]["namespace"], obj["metadata"]["name"], cached=True
-            )
-            for kind, obj in creating
-        )
-    )
-    conflicts: dict[str, str] = {}
-    for (kind, obj), existing in zip(creating, found, strict=True):
-        if existing is None:
-            continue
-        if (controller_ref(existing) or {}).get("uid") == md["metadata"].get("uid"):
-            drifted[kind] = (obj, existing)  # e.g. its labels were removed: restore it
-        else:
-            conflicts[kind] = conflict_message(obj, existing, wanted)
-    return conflicts
-
-
 async def _validate(
     drifted: Mapping[str, tuple[Obj, Obj | None]],
     client: KubeClient,
@@ -170,29 +162,61 @@ async def _validate(
         for kind, (obj, live) in drifted.items()
         if kind in VALIDATED and carries_unchecked_fields(kind, spec)
     ]
+    # Create-only when creating: a refusal must come from the spec, never from another object's content.
     results = await asyncio.gather(
-        *(client.apply(_with_uid(o, lv), dry_run=True) for o, lv in checks), return_exceptions=True
+        *(client.apply(_with_uid(o, lv), dry_run=True, create_only=lv is None) for o, lv in checks),
+        return_exceptions=True,
     )
     refusals = {}
     for (obj, _), result in zip(checks, results, strict=True):
         if isinstance(result, ApiError) and refused(result):
             refusals[obj["kind"]] = invalid_spec(obj, result, spec, config)
-        elif isinstance(result, ApiError) and result.uid_mismatch:
-            continue  # the cached child was replaced meanwhile; the next reconcile sees the new one
+        elif isinstance(result, ApiError) and (result.uid_mismatch or result.name_taken):
+            continue  # not the object the cache knew (or the name is taken): the write finds out
         elif isinstance(result, BaseException):
             raise result
     return refusals
 
 
-async def _write(obj: Obj, live: Obj | None, client: KubeClient) -> dict[str, Any]:
-    if live is None:
-        return await client.apply(obj)
+@dataclass(frozen=True)
+class Taken:
+    """A child's name is held by an object this ModelDeployment does not control."""
+
+    existing: Obj
+
+
+async def _create(obj: Obj, md: Obj, client: KubeClient) -> tuple[str, dict[str, Any] | Taken]:
+    """Create ``obj`` unless its name is taken; a taken name is looked up (the only read a create needs):
+    ours (e.g. its labels were removed, so the cache missed it) is updated, anyone else's left alone."""
+    try:
+        return "Created", await client.apply(obj, create_only=True)
+    except ApiError as error:
+        if not error.name_taken:
+            raise
+    meta = obj["metadata"]
+    existing = await client.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+    if existing is None:  # deleted again meanwhile
+        return "Created", await client.apply(obj, create_only=True)
+    if (controller_ref(existing) or {}).get("uid") != md["metadata"].get("uid"):
+        return "Updated", Taken(existing)
+    return "Updated", await _update(obj, existing, client)
+
+
+async def _update(obj: Obj, live: Obj, client: KubeClient) -> dict[str, Any]:
     paths = foreign_lists(obj, live, schema_of(obj["apiVersion"], obj["kind"]))
     if paths:
         patched = await client.merge_patch(live, replacement_patch(obj, paths))
         if holds_object(obj, patched):
             return patched
     return await client.apply(_with_uid(obj, live))
+
+
+async def _write(
+    obj: Obj, live: Obj | None, md: Obj, client: KubeClient
+) -> tuple[str, dict[str, Any] | Taken]:
+    if live is None:
+        return await _create(obj, md, client)
+    return "Updated", await _update(obj, live, client)
 
 
 async def converge(
@@ -213,32 +237,28 @@ async def converge(
     if not drifted:
         return out
     wanted = [obj["kind"] for obj in desired]
-    # Both only read: look the names up and dry-run the children at the same time.
-    conflicts, refusals = await asyncio.gather(
-        _claim(drifted, md, client, wanted), _validate(dict(drifted), client, spec, config)
-    )
-    out.conflicts = list(conflicts.values())
-    blocked = set(conflicts)
-    for kind in conflicts:
-        blocked.update(dependents(kind, wanted))
-    # A refusal of a child whose name is taken may come from the other object's content: not the spec's.
-    out.invalid = next((refusals[k] for k in VALIDATED if k in refusals and k not in blocked), None)
+    refusals = await _validate(drifted, client, spec, config)
+    out.invalid = next((refusals[k] for k in VALIDATED if k in refusals), None)
     if out.invalid is not None:
         return out
-    writable = {kind: pair for kind, pair in drifted.items() if kind not in blocked}
-    # A kind no round names (a new child kind) goes last rather than never.
-    named = {kind for round_kinds in ROUNDS for kind in round_kinds}
-    for round_kinds in (*ROUNDS, tuple(kind for kind in writable if kind not in named)):
-        group = [writable[kind] for kind in round_kinds if kind in writable]
-        results = await asyncio.gather(*(_write(o, lv, client) for o, lv in group), return_exceptions=True)
+    blocked: set[str] = set()
+    for round_kinds in write_rounds({kind: live is None for kind, (_, live) in drifted.items()}):
+        group = [(kind, drifted[kind]) for kind in round_kinds if kind not in blocked]
+        results = await asyncio.gather(
+            *(_write(obj, live, md, client) for _, (obj, live) in group), return_exceptions=True
+        )
         failures = []
-        for (obj, live), result in zip(group, results, strict=True):
+        for (kind, (obj, _)), result in zip(group, results, strict=True):
             if isinstance(result, BaseException):
                 failures.append(result)
                 continue
-            verb = "Created" if live is None else "Updated"
-            out.changed.append(f"{verb} {obj['kind']} {obj['metadata']['name']}")
-            out.applied.append(result)
+            verb, written = result
+            if isinstance(written, Taken):
+                out.conflicts.append(conflict_message(obj, written.existing, wanted))
+                blocked.update(dependents(kind, wanted))
+                continue
+            out.changed.append(f"{verb} {kind} {obj['metadata']['name']}")
+            out.applied.append(written)
         if failures:
             out.error = failures[0]
             break

@@ -76,7 +76,9 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     settings.queueing.idle_timeout = KOPF_WORKER_IDLE_SECONDS
     if Runtime.credentials is None:
         Runtime.credentials = kopf.login_via_client(settings=settings, **kwargs)
-    client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 2))
+    # A reconcile writes up to three children at once (converge.ROUNDS), beside the Event senders and the
+    # informers' LISTs: with two connections per worker, workers queued for a connection.
+    client = KubeClient(credentials_from_kopf(Runtime.credentials), pool_size=max(8, Runtime.workers * 4))
     controller = PeeredController(config=Runtime.config, client=client, workers=Runtime.workers)
     keda = Runtime.config.request_rate.provider == RequestRateProvider.KEDA
     informers = Informers(

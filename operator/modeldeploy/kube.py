@@ -24,6 +24,9 @@ from modeldeploy.api import API_KINDS, MD_API_VERSION, MD_KIND, MD_PLURAL
 from modeldeploy.messages import EVENT_MESSAGE_MAX, bounded
 
 FIELD_MANAGER = "modeldeploy"
+# The largest etcd revision (an int64): a resourceVersion no existing object has (see KubeClient.apply).
+CREATE_ONLY_VERSION = str(2**63 - 1)
+
 # (apiVersion, kind) -> plural resource name. Paths are derived from it, never discovered.
 RESOURCES: dict[tuple[str, str], str] = {kind.key: kind.plural for kind in API_KINDS}
 
@@ -38,6 +41,11 @@ class ApiError(RuntimeError):
         # The API server refuses new objects in a namespace under deletion with 403 and this wording.
         self.namespace_terminating = status == 403 and "because it is being terminated" in self.reason
         super().__init__(f"{verb} {path} failed with HTTP {status}: {self.reason}")
+
+    @property
+    def name_taken(self) -> bool:
+        """A create-only apply (``KubeClient.apply(create_only=True)``) met an existing object."""
+        return self.status == 409 and "the object has been modified" in self.reason
 
     @property
     def uid_mismatch(self) -> bool:
@@ -254,14 +262,23 @@ class KubeClient:
                 raise ApiError(resp.status, "get", path, text)
             return text
 
-    async def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    async def apply(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, create_only: bool = False
+    ) -> dict[str, Any]:
         """Server-side apply with our field manager; force, since we own what we apply by design.
 
         To update, callers put the child's ``metadata.uid`` in ``obj``: the API server refuses to change
         an object's uid, so the apply changes only that object, never another one re-created under the
-        name. (To create, there is no uid to give: the caller looks the name up first, see converge.py.)
+        name. ``create_only``: the apply creates the object, or changes nothing and fails with 409
+        Conflict (``ApiError.name_taken``) when an object of that name exists, whoever wrote it.
         """
         meta = obj["metadata"]
+        if create_only:
+            # An apply's metadata.resourceVersion is a precondition on an existing object and ignored
+            # when it creates one (apiserver registry/generic/registry/store.go Update: only an existing
+            # object's version is compared; storage clears it on create). No object can hold this
+            # version: etcd revisions are int64 and count up from 1.
+            obj = {**obj, "metadata": {**meta, "resourceVersion": CREATE_ONLY_VERSION}}
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         params = {"fieldManager": FIELD_MANAGER, "force": "true"}
         if dry_run:

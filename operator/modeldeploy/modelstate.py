@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from modeldeploy.config import ModelStatusConfig
+from modeldeploy.pollfailures import FirstPollFailures
 
 log = logging.getLogger("modeldeploy.modelstate")
 
@@ -44,6 +45,7 @@ AVAILABLE = "AVAILABLE"
 TICK_SECONDS = 0.5
 MAX_CONCURRENT_POLLS = 32
 MIN_STARTS_PER_TICK = 50
+FIRST_STARTS_PER_TICK = 500
 
 Key = tuple[str, str]
 
@@ -329,6 +331,7 @@ class ModelPoller:
     _task: asyncio.Task[None] | None = None
     _session: aiohttp.ClientSession | None = None
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
+    first_failures: FirstPollFailures = field(default_factory=lambda: FirstPollFailures(log))
 
     def start(self) -> None:
         # A fresh connection per poll: pod IPs are reused, and a kept-alive connection could still reach
@@ -381,9 +384,17 @@ class ModelPoller:
         """How many polls one tick may start: twice the steady rate (every watched model once per
         poll_seconds), at least MIN_STARTS_PER_TICK. After a restart every model is due at once; started
         together, thousands of polls and their answers held the event loop for seconds (a user's edit
-        waited 3.6 s at 2,000 models); spread out, they take a slice of each tick."""
+        waited 3.6 s at 2,000 models); spread out, they take a slice of each tick. Models that await
+        their first answer get up to FIRST_STARTS_PER_TICK: their reconciles wait for it (see
+        awaits_first_answer), so spreading those polls out would only delay them."""
         steady = len(self._due) * TICK_SECONDS / max(self.config.poll_seconds, TICK_SECONDS)
-        return max(MIN_STARTS_PER_TICK, math.ceil(2 * steady))
+        first = min(len(self._due) - len(self.states), FIRST_STARTS_PER_TICK)
+        return max(MIN_STARTS_PER_TICK, math.ceil(2 * steady), first)
+
+    def awaits_first_answer(self, key: Key) -> bool:
+        """Whether this model's ready pods are to be asked, or being asked, for the first time (since the
+        start, or since it last had no ready pod); their answer enqueues it (``notify``)."""
+        return key in self._due and key not in self.states
 
     def _set_due(self, key: Key, when: float) -> None:
         self._due[key] = when
@@ -393,7 +404,9 @@ class ModelPoller:
     async def _run(self) -> None:
         while True:
             try:
-                self.schedule(self.clock.monotonic())
+                now = self.clock.monotonic()
+                self.schedule(now)
+                self.first_failures.report(now)
             except Exception as error:  # never let the poller die; the next tick tries again
                 log.warning("model poller tick failed", extra={"error": str(error)})
             await self.clock.sleep(TICK_SECONDS)
@@ -452,7 +465,13 @@ class ModelPoller:
         period = self.config.in_flight_poll_seconds if busy else self.config.poll_seconds
         self._set_due(key, self.clock.monotonic() + period)
         if previous != state:
-            level = logging.WARNING if state.error else logging.DEBUG
+            first_failure = previous is None and state.error is not None
+            if first_failure:
+                self.first_failures.add(key, str(state.error), self.clock.monotonic())
+            # A WARNING when a model that answered stops answering; one failure turning into another (a
+            # new pod name after a rollout) is no news to whoever read the first.
+            newly_failing = state.error is not None and previous is not None and previous.error is None
+            level = logging.WARNING if newly_failing else logging.DEBUG
             log.log(
                 level,
                 "model state changed",

@@ -4,8 +4,11 @@ on it is created. A child of ours that lost its labels is still ours and is rest
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from modeldeploy.kube import ApiError, Credentials, KubeClient
+from modeldeploy.localcluster import LocalCluster
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from tests.support.kubectl import Kube
 from tests.support.manifests import model_deployment
@@ -94,3 +97,51 @@ def test_a_child_that_lost_its_labels_is_restored_not_reported(
     assert service is not None and service["metadata"]["uid"] == uid
     wait_ready(kube, "relabel", namespace)
     assert_quiet(kube, operator, "relabel", namespace)
+
+
+def admin_client(cluster: LocalCluster) -> KubeClient:
+    assert cluster.pki is not None
+    return KubeClient(
+        Credentials(
+            server=cluster.server,
+            ca_path=str(cluster.pki.ca_cert),
+            certificate_path=str(cluster.pki.admin_cert),
+            private_key_path=str(cluster.pki.admin_key),
+        )
+    )
+
+
+def test_a_create_only_apply_creates_or_leaves_a_taken_name_untouched(
+    kube: Kube, cluster: LocalCluster, namespace: str
+) -> None:
+    """What converge relies on instead of looking every name up before creating it."""
+    kube.create(user_service("taken", namespace))
+    before = kube.get("service", "taken", namespace)
+    assert before is not None
+    ours = {
+        **user_service("taken", namespace),
+        "spec": {"selector": {"app": "ours"}, "ports": [{"port": 8500}]},
+    }
+    free = {**ours, "metadata": {"name": "free", "namespace": namespace}}
+
+    async def attempt() -> tuple[list[ApiError], dict[str, Any]]:
+        client = admin_client(cluster)
+        refusals = []
+        try:
+            for dry_run in (True, False):
+                try:
+                    await client.apply(ours, create_only=True, dry_run=dry_run)
+                except ApiError as error:
+                    refusals.append(error)
+            return refusals, await client.apply(free, create_only=True)
+        finally:
+            await client.close()
+
+    refusals, created = asyncio.run(attempt())
+    assert [error.name_taken for error in refusals] == [True, True]
+    after = kube.get("service", "taken", namespace)
+    assert after is not None and after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"]["selector"] == {"app": "web"}
+    assert created["spec"]["selector"] == {"app": "ours"}
+    managers = [(m["manager"], m["operation"]) for m in created["metadata"]["managedFields"]]
+    assert managers == [("modeldeploy", "Apply")]  # later applies own and prune every field

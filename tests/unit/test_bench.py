@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeploy.bench import edits, report
+from modeldeploy.bench import apiserver, edits, report
 from modeldeploy.bench.run import model, parse_counts, rendered
 from modeldeploy.cli import _parser
 from modeldeploy.config import load_config
@@ -99,3 +99,18 @@ def test_counts_option() -> None:
     assert parse_counts("100,x") == []
     args = _parser().parse_args(["bench", "--counts", "100,1000", "--edits", "4"])
     assert (args.counts, args.edits) == ("100,1000", 4)
+
+
+def test_requests_the_api_server_turned_away_are_read_from_their_own_counter() -> None:
+    text = "\n".join(
+        [
+            'apiserver_request_total{code="201",resource="events",subresource="",verb="POST"} 5',
+            'apiserver_request_total{code="200",dry_run="All",resource="deployments",verb="APPLY"} 9',
+            'apiserver_request_terminations_total{code="429",component="apiserver",resource="events",'
+            'subresource="",verb="POST"} 7',
+        ]
+    )
+    assert apiserver.parse_request_totals(text) == {("POST", "events", ""): 5}
+    assert apiserver.parse_request_totals(text, "apiserver_request_terminations_total") == {
+        ("POST", "events", ""): 7
+    }

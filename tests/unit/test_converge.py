@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modeldeploy.config import default_config
-from modeldeploy.converge import carries_unchecked_fields, conflict_message, dependents
+from modeldeploy.converge import carries_unchecked_fields, conflict_message, dependents, write_rounds
 from modeldeploy.fieldpaths import spec_field, typed_path_error
 from modeldeploy.spec import parse_spec
 
@@ -93,3 +93,17 @@ def test_only_children_with_fields_passed_on_unchecked_are_dry_run_first() -> No
         "HorizontalPodAutoscaler", spec(autoscaling={"maxReplicas": 2, "metrics": [pods]})
     )
     assert not carries_unchecked_fields("Service", spec(env=[{"name": "A", "value": "1"}]))
+
+
+def test_children_wait_only_for_the_create_of_what_they_depend_on() -> None:
+    created = {"ConfigMap": True, "Service": False, "Deployment": True, "HorizontalPodAutoscaler": True}
+    assert write_rounds(created) == [
+        ["ConfigMap", "Service"],
+        ["Deployment"],
+        ["HorizontalPodAutoscaler"],  # it would scale whatever Deployment turns out to hold the name
+    ]
+    # A Deployment that exists is ours: its HPA and PDB go beside it.
+    updated = {"Deployment": False, "HorizontalPodAutoscaler": True, "PodDisruptionBudget": True}
+    assert write_rounds(updated) == [["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]]
+    # A kind no round names goes last rather than never.
+    assert write_rounds({"ScaledObject": True, "Service": True}) == [["Service"], ["ScaledObject"]]

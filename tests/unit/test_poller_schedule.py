@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.modelstate import ModelPoller, ModelState
+from modeldeploy.modelstate import FIRST_STARTS_PER_TICK, ModelPoller, ModelState
 from tests.support.clock import FakeClock
 from tests.support.manifests import model_deployment
 
@@ -126,11 +126,30 @@ def test_a_tick_starts_at_most_its_budget_of_polls() -> None:
     async def run() -> None:
         for key in ready:
             p.changed(key)  # e.g. a restart: every model is due at once
+            p.states[key] = ANSWER  # answered before: these polls can be spread out
         budget = p.starts_per_tick()
         assert budget == 100  # twice 3,000 models per 30 s, in a 0.5 s tick
         await tick(p, 1.0)
         assert len(p.started) == budget
         await tick(p, 1.0)
         assert len(p.started) == 2 * budget and len(set(p.started)) == 2 * budget
+
+    asyncio.run(run())
+
+
+def test_models_that_await_their_first_answer_get_a_larger_budget() -> None:
+    ready = {("ns", f"m{i}") for i in range(3000)}
+    p, _, _ = poller(3000, ready)
+
+    async def run() -> None:
+        for key in ready:
+            p.changed(key)  # a start: nothing answered yet, and each model's reconcile waits for it
+        assert all(p.awaits_first_answer(key) for key in ready)
+        assert p.starts_per_tick() == FIRST_STARTS_PER_TICK
+        await tick(p, 1.0)
+        assert len(p.started) == FIRST_STARTS_PER_TICK
+        for key in ready:
+            p.states[key] = ANSWER
+        assert p.starts_per_tick() == 100 and not p.awaits_first_answer(("ns", "m0"))
 
     asyncio.run(run())

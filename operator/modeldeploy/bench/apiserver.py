@@ -19,16 +19,19 @@ OPERATOR_RESOURCES = frozenset({MD_PLURAL, EVENT.plural, *(kind.plural for kind 
 # Never counted as the operator's idle writes: node heartbeats and Kopf's peering records.
 COORDINATION_RESOURCES = frozenset({"leases", "kopfpeerings", "clusterkopfpeerings"})
 
-_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
+_SAMPLE = re.compile(r"^(?P<name>\w+)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def parse_request_totals(text: str) -> Requests:
-    """Sum apiserver_request_total over codes, groups, versions and scopes."""
+def parse_request_totals(text: str, metric: str = "apiserver_request_total") -> Requests:
+    """Sum apiserver_request_total over codes, groups, versions and scopes. With
+    ``metric="apiserver_request_terminations_total"``: the requests the API server turned away before
+    handling them (429 from priority and fairness or max-in-flight, 504 from its timeout filter:
+    apiserver endpoints/metrics RecordRequestTermination), which apiserver_request_total never counts."""
     totals: Requests = Counter()
     for line in text.splitlines():
         match = _SAMPLE.match(line)
-        if match is None:
+        if match is None or match.group("name") != metric:
             continue
         labels = dict(_LABEL.findall(match.group("labels")))
         if labels.get("dry_run"):

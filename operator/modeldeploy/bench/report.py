@@ -162,6 +162,14 @@ def table(result: Mapping[str, Any]) -> str:
         "",
         _row(f"writes while idle ({idle['seconds']:.0f} s, API server)", idle["writes"]),
         _row("writes while idle (operator's own counter)", idle["operator_counted_writes"]),
+        *(
+            f"    {request}: {count}"
+            for request, count in idle.get("operator_counted_writes_by_request", {}).items()
+        ),
+        *(
+            f"    turned away by the API server: {resource} {verbs}"
+            for resource, verbs in idle.get("turned_away_by_resource", {}).items()
+        ),
         _row("operator peak RSS (create + idle)", proc["create_rss_peak_mb"], "MB"),
         _row("operator CPU (create + idle)", proc["cpu_seconds"], "s"),
         _row("restart: time to converge", restart["converge_seconds"], "s"),

@@ -48,6 +48,7 @@ from modeldeploy.plan import plan_for
 OPERATOR_NS = "bench-operator"
 DIRECT_NS = "bench-direct"
 PODS_PER_NODE = 250
+TERMINATIONS = "apiserver_request_terminations_total"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 T = TypeVar("T")
 
@@ -282,10 +283,21 @@ class Bench:
 
     async def idle_phase(self, operator: OperatorProcess) -> dict[str, Any]:
         seconds = float(self.args.idle_seconds)
-        before = await self.apiserver_requests()
+        before_text = await self.client.get_text("/metrics")
         counted_before = operator_writes(operator)
         await asyncio.sleep(seconds)
-        after = await self.apiserver_requests()
+        # The operator's counter first: whatever it counted by then has reached the API server.
+        counted = operator_writes(operator) - counted_before
+        after_text = await self.client.get_text("/metrics")
+        before, after = (apiserver.parse_request_totals(t) for t in (before_text, after_text))
+        turned_away = apiserver.only(
+            apiserver.writes(
+                apiserver.diff(
+                    *(apiserver.parse_request_totals(t, TERMINATIONS) for t in (after_text, before_text))
+                )
+            ),
+            apiserver.OPERATOR_RESOURCES,
+        )
         writes = apiserver.writes(apiserver.diff(after, before))
         ours = apiserver.only(writes, apiserver.OPERATOR_RESOURCES)
         others = Counter(
@@ -300,7 +312,11 @@ class Bench:
             "writes": sum(ours.values()),
             "writes_by_resource": apiserver.by_resource(ours),
             "other_writes_by_resource": apiserver.by_resource(others),
-            "operator_counted_writes": operator_writes(operator) - counted_before,
+            "operator_counted_writes": sum(counted.values()),
+            # By "resource verb code": a write the operator counted that the API server did not handle
+            # shows here, e.g. a 429 its priority and fairness answered (turned_away_by_resource).
+            "operator_counted_writes_by_request": {" ".join(k): v for k, v in sorted(counted.items())},
+            "turned_away_by_resource": apiserver.by_resource(turned_away),
         }
 
     async def steady_edits(self) -> dict[str, Any]:
@@ -376,18 +392,12 @@ async def _true_when(value: bool) -> bool:
     return value
 
 
-def metric_total(text: str, name: str, verbs: Iterable[str] | None = None) -> int:
+def metric_total(text: str, name: str) -> int:
     total = 0.0
-    wanted = set(verbs) if verbs is not None else None
     for line in text.splitlines():
-        match = re.match(rf"{name}(?:\{{([^}}]*)\}})? (\S+)$", line)
-        if match is None:
-            continue
-        if wanted is not None:
-            verb = re.search(r'verb="([^"]*)"', match.group(1) or "")
-            if verb is None or verb.group(1) not in wanted:
-                continue
-        total += float(match.group(2))
+        match = re.match(rf"{name}(?:\{{[^}}]*\}})? (\S+)$", line)
+        if match is not None:
+            total += float(match.group(1))
     return int(total)
 
 
@@ -398,10 +408,19 @@ def reconciles_total(operator: OperatorProcess) -> int:
         return 0
 
 
-def operator_writes(operator: OperatorProcess) -> int:
-    return metric_total(
-        operator.metrics_text(), "modeldeploy_api_requests_total", verbs=("apply", "delete", "create")
-    )
+def operator_writes(operator: OperatorProcess) -> Counter[tuple[str, str, str]]:
+    """The writes the operator counted itself, by (resource, verb, HTTP code)."""
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for line in operator.metrics_text().splitlines():
+        match = re.match(r"modeldeploy_api_requests_total\{([^}]*)\} (\S+)$", line)
+        if match is None:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if labels.get("verb") in ("apply", "delete", "create", "patch"):
+            counted[(labels.get("resource", ""), labels["verb"], labels.get("code", ""))] += int(
+                float(match.group(2))
+            )
+    return counted
 
 
 def per_md(requests: Requests, count: int) -> dict[str, float]:
