@@ -15,14 +15,28 @@ from tests.support.waits import wait_for
 CONFIG = default_config()
 
 
-def versions(kube: Kube, name: str, namespace: str) -> dict[str, str]:
-    """resourceVersion of the ModelDeployment and each child: any write by anyone changes one."""
-    out = {}
+def versions(kube: Kube, name: str, namespace: str) -> dict[str, object]:
+    """What a write to the ModelDeployment or a child's spec or metadata changes, by anyone. Writes to a
+    child's status subresource are left out: the Deployment, HPA and PDB controllers write those whenever
+    pods or metrics move, and they say nothing about the operator."""
+    out: dict[str, object] = {}
     for kind, child in [("md", name), ("configmap", f"{name}-tfserving"), ("deployment", name),
                         ("service", name), ("hpa", name), ("pdb", name)]:  # fmt: skip
         obj = kube.get(kind, child, namespace)
-        if obj is not None:
-            out[kind] = obj["metadata"]["resourceVersion"]
+        if obj is None:
+            continue
+        meta = obj["metadata"]
+        if kind == "md":
+            out[kind] = meta["resourceVersion"]
+            continue
+        # A spec or metadata write bumps the generation or the writer's managedFields entry (its time);
+        # a status write touches only the entry whose subresource is "status".
+        writers = sorted(
+            (m.get("manager", ""), m.get("operation", ""), m.get("time", ""))
+            for m in meta.get("managedFields", [])
+            if m.get("subresource") != "status"
+        )
+        out[kind] = (meta.get("generation"), writers, meta.get("labels"), meta.get("annotations"))
     return out
 
 
