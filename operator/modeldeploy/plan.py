@@ -16,7 +16,7 @@ from modeldeploy.api import CHILD_KINDS, CONFIGMAP, MD_API_VERSION, MD_KIND
 from modeldeploy.config import OperatorConfig
 from modeldeploy.desired import build_children
 from modeldeploy.desired.autoscaler import uses_keda
-from modeldeploy.modelstate import ModelState, VersionSummary
+from modeldeploy.modelstatusapi import ModelState, VersionSummary
 from modeldeploy.objects import mapping
 from modeldeploy.spec import ModelDeploymentSpec, SpecError, parse_spec
 from modeldeploy.store import controller_ref

@@ -23,7 +23,7 @@ from modeldeploy.converge import converge
 from modeldeploy.cost import hourly_cost
 from modeldeploy.kube import ApiError, KubeClient
 from modeldeploy.missing_api import missing_api_message
-from modeldeploy.modelstate import ModelState
+from modeldeploy.modelstatusapi import ModelState
 from modeldeploy.plan import Children, Plan, plan_for
 from modeldeploy.spec import SpecError
 from modeldeploy.status import Observed, compute_status

@@ -15,7 +15,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from modeldeploy.desired.configmap import MODELS_CONFIG
-from modeldeploy.modelstate import ModelState
+from modeldeploy.modelstatusapi import ModelState
 from modeldeploy.spec import ModelDeploymentSpec
 
 

@@ -15,14 +15,8 @@ import aiohttp
 import pytest
 
 from modeldeploy.localcluster.tfserving.store import ModelStore
-from modeldeploy.modelstate import (
-    TICK_SECONDS,
-    ModelPoller,
-    ModelState,
-    PodAnswer,
-    VersionSummary,
-    fetch_model_state,
-)
+from modeldeploy.modelstate import TICK_SECONDS, ModelPoller
+from modeldeploy.modelstatusapi import ModelState, PodAnswer, VersionSummary, fetch_model_state
 from tests.support.clock import FakeClock
 from tests.support.emulated import EmulatedPod, model_status_config, start_pod
 from tests.support.manifests import model_deployment

@@ -10,7 +10,7 @@ from typing import Any
 from modeldeploy.config import load_config
 from modeldeploy.localcluster.operator_process import OperatorProcess
 from modeldeploy.localcluster.stages import STATE_ANNOTATION
-from modeldeploy.modelstate import translate_address
+from modeldeploy.modelstatusapi import translate_address
 from modeldeploy.versionlabels import applied_labels
 from tests.support.conditions import condition
 from tests.support.kubectl import Kube

@@ -31,7 +31,7 @@ from modeldeploy.desired import build_children
 from modeldeploy.localcluster.podfarm import PodModelStore, pod_overlay_root
 from modeldeploy.localcluster.podview import PodView, pod_view
 from modeldeploy.localcluster.tfserving.server import EmulatedModelServer
-from modeldeploy.modelstate import translate_address
+from modeldeploy.modelstatusapi import translate_address
 from modeldeploy.spec import parse_spec
 
 POD_NET = ipaddress.ip_network("10.244.0.0/16")

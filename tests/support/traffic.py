@@ -20,7 +20,7 @@ from typing import Any
 from modeldeploy.desired.labels import selector_string
 from modeldeploy.localcluster.cluster import POD_CIDR, LocalCluster
 from modeldeploy.localcluster.podfarm import parse_address_map
-from modeldeploy.modelstate import translate_address
+from modeldeploy.modelstatusapi import translate_address
 
 METRIC = "modeldeploy_test_client_requests_total"
 # The activation query of the operator configuration for this counter ({namespace}/{name} filled in).

@@ -14,7 +14,8 @@ from modeldeploy import controller as controller_module
 from modeldeploy.config import ModelStatusConfig, load_config
 from modeldeploy.controller import FIRST_ANSWER_WAIT_SECONDS, Controller
 from modeldeploy.kube import Credentials, KubeClient
-from modeldeploy.modelstate import ModelPoller, ModelState, PodAnswer
+from modeldeploy.modelstate import ModelPoller
+from modeldeploy.modelstatusapi import ModelState, PodAnswer
 from modeldeploy.reconcile import Outcome
 
 KEY = ("ns", "m")

@@ -10,15 +10,14 @@ import pytest
 
 from modeldeploy.config import ModelStatusConfig, OperatorConfig
 from modeldeploy.desired.configmap import models_config_text
-from modeldeploy.modelstate import (
+from modeldeploy.modelstate import in_flight, ready_pods
+from modeldeploy.modelstatusapi import (
     ModelState,
     ModelStatusError,
     PodAnswer,
     VersionState,
     endpoint_for,
-    in_flight,
     parse_model_status,
-    ready_pods,
     status_url,
     translate_address,
 )

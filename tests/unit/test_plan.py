@@ -8,7 +8,7 @@ from typing import Any
 from modeldeploy.api import CHILD_KINDS, CONFIGMAP, HORIZONTAL_POD_AUTOSCALER, MD_API_VERSION, MD_KIND
 from modeldeploy.config import default_config
 from modeldeploy.desired.configmap import models_config_text
-from modeldeploy.modelstate import ModelState, PodAnswer, VersionState
+from modeldeploy.modelstatusapi import ModelState, PodAnswer, VersionState
 from modeldeploy.plan import Children, plan_for
 from modeldeploy.spec import parse_spec
 from modeldeploy.versionlabels import applied_labels

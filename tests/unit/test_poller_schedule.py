@@ -8,7 +8,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.modelstate import FIRST_STARTS_PER_TICK, ModelPoller, ModelState
+from modeldeploy.modelstate import FIRST_STARTS_PER_TICK, ModelPoller
+from modeldeploy.modelstatusapi import ModelState
 from tests.support.clock import FakeClock
 from tests.support.manifests import model_deployment
 

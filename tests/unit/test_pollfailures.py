@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from modeldeploy.config import ModelStatusConfig
-from modeldeploy.modelstate import ModelPoller, ModelState, PodAnswer
+from modeldeploy.modelstate import ModelPoller
+from modeldeploy.modelstatusapi import ModelState, PodAnswer
 from modeldeploy.pollfailures import MAX_WAIT_SECONDS, QUIET_SECONDS, FirstPollFailures
 
 Key = tuple[str, str]

@@ -37,7 +37,7 @@ from modeldeploy.localcluster import stages
 from modeldeploy.localcluster.podview import PodView, pod_view
 from modeldeploy.localcluster.tfserving.server import EmulatedModelServer, ServerExit
 from modeldeploy.localcluster.tfserving.store import ModelStore, VersionSpec
-from modeldeploy.modelstate import translate_address
+from modeldeploy.modelstatusapi import translate_address
 from modeldeploy.store import Key, Store, slim
 
 log = logging.getLogger("modeldeploy.podfarm")
