@@ -1,4 +1,6 @@
-# Over 300 lines: one control plane's start-up in dependency order; parts in pki/process/nodes.
+# Over 300 lines: one control plane's start-up in dependency order, with the start step of each
+# optional add-on (metrics-server, Prometheus, KEDA) beside it; their configs and parts live in pki,
+# process, nodes, resourcemetrics, prometheus and keda.
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager, scheduler, KWOK."""
 
 from __future__ import annotations
