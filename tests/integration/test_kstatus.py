@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -271,9 +272,9 @@ def test_watch_rows_change_something_visible_and_the_first_write_fills_the_colum
     assert kstatus.compute(created[0])["status"] == "InProgress"
     first_write = next(e for e in events if e["status"].get("observedGeneration") == 1)
     assert first_write["status"]["model"]["name"] == name
-    assert first_write["status"]["ready"] == "0/3" and first_write["status"]["phase"] in (
-        "Pending",
-        "Progressing",
-    )
+    # The READY column is filled from the first write. It reads 0/3 unless that write was slow enough
+    # (a loaded machine) for a pod to become ready first; the row is still not Ready.
+    assert re.fullmatch(r"[0-2]/3", first_write["status"]["ready"]), first_write["status"]
+    assert first_write["status"]["phase"] in ("Pending", "Progressing"), first_write["status"]
     for before, after in itertools.pairwise(events):
         assert visible(before) != visible(after), f"a row with nothing new: {after['status']}"
