@@ -33,7 +33,8 @@ def test_dead_component_error_names_it_and_shows_its_log(tmp_path: Path) -> None
 
 
 def test_slow_component_times_out_and_is_stopped(tmp_path: Path) -> None:
-    component = python_component(tmp_path, "sleeper", "import time; time.sleep(60)")
+    # A child that never becomes ready: it blocks until stop() signals it (no timed wait in the test).
+    component = python_component(tmp_path, "sleeper", "import signal; signal.pause()")
     with pytest.raises(ComponentError, match="sleeper was not ready within 1s"):
         component.wait_until(lambda: False, timeout=1, what="ready")
     component.stop()
